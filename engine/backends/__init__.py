@@ -1,0 +1,10 @@
+"""Backends: one file each, behind `Backend.generate(requests) -> results`.
+
+`load_backend("hf" | "vllm", model)` is the one constructor callers need; `ScriptedBackend` replays canned
+completions for chain tests.
+"""
+
+from engine.backends.base import BACKENDS, Backend, load_backend
+from engine.backends.scripted import ScriptedBackend
+
+__all__ = ["BACKENDS", "Backend", "ScriptedBackend", "load_backend"]

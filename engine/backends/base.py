@@ -1,0 +1,39 @@
+"""The backend interface and the one function that constructs a backend by name."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from engine.errors import EngineError
+from engine.generation import GenerationRequest, GenerationResult
+
+BACKENDS = ("hf", "vllm")
+
+
+class Backend(Protocol):
+    """Anything that turns a list of requests into one result per request, in order.
+
+    A backend gets every pending request of a wave in one call, so it can batch them (vLLM schedules them
+    continuously and reuses shared prefixes; transformers pads them into batches).
+    """
+
+    name: str
+    model: str
+
+    def generate(self, requests: list[GenerationRequest]) -> list[GenerationResult]: ...
+
+
+def load_backend(name: str, model: str | None = None, progress=None, **options) -> Backend:
+    """Construct backend `name` ("hf" or "vllm") on `model` (short name, checkpoint directory or hub id)."""
+    from engine.models import resolve_model
+
+    if name not in BACKENDS:
+        raise EngineError(f"unknown backend {name!r}: use one of {', '.join(BACKENDS)}")
+    path = resolve_model(model, progress=progress)
+    if name == "hf":
+        from engine.backends.hf import HFBackend
+
+        return HFBackend(path, progress=progress, **options)
+    from engine.backends.vllm import VLLMBackend
+
+    return VLLMBackend(path, progress=progress, **options)

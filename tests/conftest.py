@@ -1,0 +1,78 @@
+"""Shared fixtures: a tiny random Llama with the real tokenizer, the real default model, one vLLM engine.
+
+Tests that only need "a model" use `tiny_model_dir` (seconds to build). Tests marked `model` load the real
+embedded SmolLM2-135M; tests marked `vllm` share one vLLM engine per session (start-up is ~40 s on CPU).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+SHARED_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def default_model_dir() -> str:
+    from engine.models import resolve_model
+
+    return resolve_model("smollm2-135m")
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory, default_model_dir) -> str:
+    """A 2-layer random Llama saved with the default model's tokenizer and chat template."""
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    tokenizer = AutoTokenizer.from_pretrained(default_model_dir)
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
+                         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+                         pad_token_id=tokenizer.pad_token_id, tie_word_embeddings=True)
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(config)
+    target = tmp_path_factory.mktemp("tiny-llama")
+    model.save_pretrained(target)
+    tokenizer.save_pretrained(target)
+    return str(target)
+
+
+@pytest.fixture(scope="session")
+def tiny_hf(tiny_model_dir):
+    from engine.backends.hf import HFBackend
+
+    return HFBackend(tiny_model_dir, batch_size=4)
+
+
+@pytest.fixture(scope="session")
+def real_hf(default_model_dir):
+    from engine.backends.hf import HFBackend
+
+    return HFBackend(default_model_dir, dtype="float32")
+
+
+@pytest.fixture(scope="session")
+def real_vllm(default_model_dir):
+    """One vLLM engine (fp32, so it matches hf's fp32 greedy text) for the whole session."""
+    from engine.backends.vllm import VLLMBackend
+
+    backend = VLLMBackend(default_model_dir, dtype="float32")
+    yield backend
+    del backend
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    if not SHARED_DATA.exists():
+        pytest.fail(f"shared data not found at {SHARED_DATA}: tests expect ../shared/data beside the project")
+    return SHARED_DATA
+
+
+@pytest.fixture(autouse=True)
+def _isolated_runs(tmp_path, monkeypatch):
+    """Runs without --out land in a temp folder, never in the checkout."""
+    monkeypatch.chdir(tmp_path)
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")

@@ -1,0 +1,208 @@
+"""`python -m engine ...`: a thin command line over the library. User mistakes print one line, never a traceback."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from engine.errors import EngineError
+
+EXAMPLES = """\
+quick start:
+  python -m engine models                                   # known models, the default marked
+  python -m engine generate "What is the capital of France?" --backend vllm --json
+  python -m engine demo                                     # multi-step arithmetic, depths 1-4, 3 strategies
+  python -m engine eval --task gsm8k --strategy cot --limit 200 --backend vllm
+  python -m engine eval --task arithmetic --strategy decompose --depth 3 --limit 64
+  python -m engine eval --task bbh-navigate --strategy fewshot-cot --samples 5   # self-consistency, k=5
+  python -m engine render --task gsm8k --strategy fewshot-cot --index 0          # the exact prompt text
+  python -m engine compare runs/A runs/B                    # paired test on the same items
+"""
+
+
+def _positive(name: str):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be a whole number, got {text!r}") from None
+        if value < 1:
+            raise argparse.ArgumentTypeError(f"{name} must be at least 1, got {value}")
+        return value
+
+    return parse
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from engine.backends import BACKENDS
+    from engine.tasks import STRATEGIES
+
+    parser = argparse.ArgumentParser(prog="python -m engine", description="Prompt-and-chain reasoning engine.",
+                                     epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    verbs = parser.add_subparsers(dest="verb", required=True)
+
+    verbs.add_parser("models", help="list the known models and the default")
+    verbs.add_parser("tasks", help="list the task files in tasks/")
+
+    def model_options(p, default_backend="hf"):
+        p.add_argument("--model", help="short name, checkpoint directory or Hugging Face id (default smollm2-135m)")
+        choices = BACKENDS + (("auto",) if default_backend == "auto" else ())
+        p.add_argument("--backend", choices=choices, default=default_backend,
+                       help="default auto: vllm when installed, else hf" if default_backend == "auto" else "default hf")
+
+    g = verbs.add_parser("generate", help="complete one prompt with a model")
+    g.add_argument("prompt")
+    model_options(g)
+    g.add_argument("--max-tokens", type=_positive("--max-tokens"), default=128)
+    g.add_argument("--temperature", type=float, default=0.0)
+    g.add_argument("--n", type=_positive("--n"), default=1, help="completions to sample (needs --temperature > 0 to differ)")
+    g.add_argument("--seed", type=int)
+    g.add_argument("--raw", action="store_true", help="send the prompt as plain text instead of a chat user message")
+    g.add_argument("--json", action="store_true", help="print one JSON object with completions and token counts")
+
+    e = verbs.add_parser("eval", help="evaluate a strategy on a task; writes summary.json, samples.jsonl, report.md")
+    e.add_argument("--task", required=True)
+    e.add_argument("--strategy", choices=STRATEGIES)
+    model_options(e)
+    e.add_argument("--limit", type=_positive("--limit"), help="first N items (or N generated items)")
+    e.add_argument("--depth", type=_positive("--depth"), help="steps per item, for generated tasks")
+    e.add_argument("--samples", type=_positive("--samples"), default=1, help="k > 1: self-consistency with k samples")
+    e.add_argument("--temperature", type=float, default=0.7, help="sampling temperature for --samples > 1")
+    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--max-tokens", type=_positive("--max-tokens"))
+    e.add_argument("--data", help="a data file to use instead of the task's own source")
+    e.add_argument("--out", help="run folder (default runs/TASK-STRATEGY-TIME)")
+
+    r = verbs.add_parser("render", help="print the exact text the model sees for one item")
+    r.add_argument("--task", required=True)
+    r.add_argument("--strategy", choices=STRATEGIES)
+    r.add_argument("--index", type=int, default=0)
+    r.add_argument("--depth", type=_positive("--depth"))
+    r.add_argument("--data")
+    r.add_argument("--run", action="store_true", help="run the item for real and print every step")
+    model_options(r)
+
+    c = verbs.add_parser("compare", help="paired test of two runs on the same items (McNemar, bootstrap)")
+    c.add_argument("run_a")
+    c.add_argument("run_b")
+
+    d = verbs.add_parser("demo", help="the embedded demo: arithmetic at depths 1-4 with direct, cot, decompose")
+    model_options(d, default_backend="auto")
+    d.add_argument("--limit", type=_positive("--limit"), default=40, help="items per depth (default 40)")
+    d.add_argument("--depths", default="1,2,3,4")
+    d.add_argument("--strategies", default="direct,cot,decompose")
+    d.add_argument("--out", default="runs/demo")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        args = build_parser().parse_args(argv)
+        return COMMANDS[args.verb](args) or 0
+    except EngineError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: items already finished are kept in the run's samples.jsonl", file=sys.stderr)
+        return 130
+
+
+def cmd_models(args) -> int:
+    from engine.models import DEFAULT_MODEL, KNOWN_MODELS, cache_dir
+
+    for name, known in KNOWN_MODELS.items():
+        mark = " (default)" if name == DEFAULT_MODEL else ""
+        print(f"{name}{mark}: {known.description}")
+    print(f"also: any local checkpoint directory or Hugging Face id; converted models are cached in {cache_dir()}")
+    return 0
+
+
+def cmd_tasks(args) -> int:
+    from engine.tasks import load_spec, task_names
+
+    for name in task_names():
+        spec, _ = load_spec(name)
+        print(f"{name}: {spec.description}")
+    return 0
+
+
+def _settings(args):
+    from pydantic import ValidationError
+
+    from engine.sampling import SamplingSettings
+
+    try:
+        return SamplingSettings(max_tokens=args.max_tokens, temperature=args.temperature, n=args.n, seed=args.seed)
+    except ValidationError as exc:
+        raise EngineError(exc.errors()[0]["msg"].removeprefix("Value error, ")) from None
+
+
+def cmd_generate(args) -> int:
+    from engine.backends import load_backend
+    from engine.generation import GenerationRequest
+
+    sampling = _settings(args)
+    request = (GenerationRequest(prompt=args.prompt, sampling=sampling) if args.raw
+               else GenerationRequest.chat([{"role": "user", "content": args.prompt}], sampling))
+    backend = load_backend(args.backend, args.model, progress=lambda m: print(m, file=sys.stderr))
+    (result,) = backend.generate([request])
+    if args.json:
+        print(json.dumps({
+            "model": args.model or "smollm2-135m", "backend": backend.name, "prompt_text": result.prompt_text,
+            "prompt_tokens": result.prompt_tokens, "completion_tokens": result.completion_tokens,
+            "completions": [vars(c) for c in result.completions],
+        }, indent=2, ensure_ascii=False))
+    else:
+        for i, completion in enumerate(result.completions):
+            if len(result.completions) > 1:
+                print(f"--- completion {i + 1} ({completion.finish_reason})")
+            print(completion.text)
+    return 0
+
+
+def cmd_eval(args) -> int:
+    from engine.evaluate import EvalSettings, run_eval
+
+    settings = EvalSettings(**{k: getattr(args, k) for k in EvalSettings.model_fields})
+    summary = run_eval(settings)
+    print(_summary_line(summary))
+    print(f"wrote {summary['out']}/summary.json, samples.jsonl, report.md")
+    return 0
+
+
+def _summary_line(summary: dict) -> str:
+    from engine.report import interval, pct
+
+    parts = [f"{summary['task']} {summary['strategy']}: {summary['correct']}/{summary['n']} = {pct(summary['accuracy'])}",
+             f"95% CI {interval(summary['ci95'])}", f"unparsed {pct(summary['unparsed_rate'])}"]
+    for name, part in summary["extractions"].items():
+        parts.append(f"{name} {pct(part['accuracy'])}")
+    parts.append(f"{summary['wall_seconds']} s")
+    return "  ".join(parts)
+
+
+def cmd_render(args) -> int:
+    from engine.render import render_item
+
+    print(render_item(args))
+    return 0
+
+
+def cmd_compare(args) -> int:
+    from engine.compare import compare_folders
+
+    print(compare_folders(args.run_a, args.run_b))
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from engine.demo import run_demo
+
+    run_demo(args)
+    return 0
+
+
+COMMANDS = {"models": cmd_models, "tasks": cmd_tasks, "generate": cmd_generate, "eval": cmd_eval,
+            "render": cmd_render, "compare": cmd_compare, "demo": cmd_demo}

@@ -1,0 +1,42 @@
+"""`python -m engine compare RUN_A RUN_B`: is B's accuracy different from A's beyond noise, on the same items?"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from engine.errors import EngineError
+from engine.stats import compare_runs
+
+
+def load_correct(folder: str) -> dict[str, bool]:
+    path = Path(folder) / "samples.jsonl"
+    if not path.exists():
+        raise EngineError(f"{folder} has no samples.jsonl: pass a run folder written by `python -m engine eval`")
+    correct = {}
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if line.strip():
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                raise EngineError(f"{path}:{number} is not valid JSON: the run may have been cut mid-write") from None
+            correct[record["id"]] = bool(record["correct"])
+    return correct
+
+
+def compare_folders(run_a: str, run_b: str) -> str:
+    a, b = load_correct(run_a), load_correct(run_b)
+    shared = [item for item in a if item in b]
+    if not shared:
+        raise EngineError(f"{run_a} and {run_b} share no items: compare runs of the same task and data")
+    result = compare_runs([a[i] for i in shared], [b[i] for i in shared])
+    lines = [
+        f"items compared: {len(shared)} (only in A: {len(a) - len(shared)}, only in B: {len(b) - len(shared)})",
+        f"A {run_a}: {100 * result['accuracy_a']:.1f}%   B {run_b}: {100 * result['accuracy_b']:.1f}%",
+        f"McNemar exact: A right/B wrong {result['mcnemar']['b01']}, A wrong/B right {result['mcnemar']['b10']}, "
+        f"p = {result['mcnemar']['p_value']:.4g}",
+        f"paired bootstrap: delta {100 * result['bootstrap']['delta']:+.1f} points, 95% CI "
+        f"[{100 * result['bootstrap']['ci95'][0]:+.1f}, {100 * result['bootstrap']['ci95'][1]:+.1f}]",
+        result["verdict"],
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,132 @@
+"""Reading rows from data files and turning them into examples, with errors that name file and line."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from engine.answers import normalize_number
+from engine.errors import TaskError
+from engine.examples import Example
+
+CHOICE = re.compile(r"^\([A-Z]\)$")
+
+
+def read_rows(path: Path, fmt: str) -> list[tuple[int, dict]]:
+    """(line number, row) pairs from a JSONL file, a JSON list, or a BIG-Bench-Hard task file."""
+    if not path.exists():
+        raise TaskError(f"data file {path} does not exist: check the path (or pass --data FILE)")
+    text = path.read_text(encoding="utf-8")
+    if not text.strip():
+        raise TaskError(f"data file {path} is empty: it needs at least one example")
+    if fmt == "jsonl":
+        rows = []
+        for number, line in enumerate(text.splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise TaskError(f"{path}:{number}: not valid JSON ({exc.msg}): fix or remove that line") from exc
+            if not isinstance(row, dict):
+                raise TaskError(f"{path}:{number}: each line must be a JSON object")
+            rows.append((number, row))
+        return rows
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise TaskError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from exc
+    if fmt == "bbh":
+        if not isinstance(data, dict) or "examples" not in data:
+            raise TaskError(f"{path}: a BIG-Bench-Hard file needs an 'examples' list")
+        data = data["examples"]
+    if not isinstance(data, list) or not data:
+        raise TaskError(f"{path}: expected a non-empty list of examples")
+    return [(i + 1, row) for i, row in enumerate(data)]
+
+
+def examples_from_rows(rows: list[tuple[int, dict]], spec, where: str) -> list[Example]:
+    examples = []
+    for number, row in rows:
+        examples.append(_example(number, row, spec, where))
+    if not examples:
+        raise TaskError(f"{where}: no examples found")
+    return examples
+
+
+def _example(number: int, row: dict, spec, where: str) -> Example:
+    if not isinstance(row, dict):
+        raise TaskError(f"{where}:{number}: each example must be an object")
+    if spec.question_format:
+        try:
+            question = spec.question_format.format(**row)
+        except KeyError as exc:
+            raise TaskError(f"{where}:{number}: missing field {exc.args[0]!r} used by question_format") from exc
+    else:
+        question = row.get(spec.question_field)
+        if not isinstance(question, str) or not question.strip():
+            raise TaskError(f"{where}:{number}: missing or empty question field {spec.question_field!r}")
+    if spec.answer_field not in row or row[spec.answer_field] in (None, ""):
+        raise TaskError(f"{where}:{number}: missing gold field {spec.answer_field!r}")
+    gold = gold_label(row[spec.answer_field], spec, f"{where}:{number}")
+    fields = {k: v for k, v in row.items() if k not in (spec.question_field, spec.answer_field, "canary")}
+    return Example(id=f"{spec.name}-{number}", question=question.strip(), gold=gold, fields=fields)
+
+
+def gold_label(raw, spec, where: str) -> str:
+    """The gold answer in canonical text form, checked against the task's answer type."""
+    if isinstance(raw, bool) or not isinstance(raw, (str, int, float)):
+        raise TaskError(f"{where}: gold {raw!r} must be text or a number, got {type(raw).__name__}")
+    text = str(raw).strip()
+    if spec.gold_pattern:
+        match = re.search(spec.gold_pattern, text, flags=re.MULTILINE)
+        if not match:
+            raise TaskError(f"{where}: gold {text[-60:]!r} does not match gold_pattern {spec.gold_pattern!r}")
+        text = match.group(1).strip()
+    kind = spec.answer_type
+    if kind == "number":
+        number = normalize_number(text)
+        if number is None:
+            raise TaskError(f"{where}: gold {text!r} is not a number, but the task's answer_type is number")
+        return number
+    if kind == "choice" and not CHOICE.match(text):
+        raise TaskError(f"{where}: gold {text!r} is not an option letter like (A), but the answer_type is choice")
+    if kind == "yes-no":
+        if text.lower() not in ("yes", "no"):
+            raise TaskError(f"{where}: gold {text!r} is not yes or no, but the answer_type is yes-no")
+        return text.lower()
+    if kind == "bool" and text not in ("True", "False"):
+        raise TaskError(f"{where}: gold {text!r} is not True or False, but the answer_type is bool")
+    if kind == "nli" and text.lower() not in [c.lower() for c in spec.classes]:
+        raise TaskError(f"{where}: gold {text!r} is not one of the classes {', '.join(spec.classes)}")
+    return text.lower() if kind == "nli" else text
+
+
+def load_exemplars(path: Path, fmt: str, count: int) -> list[dict]:
+    """Few-shot exemplars as [{"question", "answer"}] (answer = the worked solution ending in the answer)."""
+    if not path.exists():
+        raise TaskError(f"exemplar file {path} does not exist: check the task's exemplars.path")
+    if fmt == "gsm8k":
+        rows = read_rows(path, "jsonl")[:count]
+        return [{"question": r["question"], "answer": _gsm8k_solution(r["answer"])} for _, r in rows]
+    text = path.read_text(encoding="utf-8")
+    # BIG-Bench-Hard cot-prompts: canary line, "-----", a task description, then "Q: ... A: ..." blocks.
+    blocks = re.split(r"\n\s*\n(?=Q: )", text.strip())
+    exemplars = []
+    for block in blocks:
+        if not block.startswith("Q: ") or "\nA: " not in block:
+            continue
+        question, answer = block[3:].split("\nA: ", 1)
+        exemplars.append({"question": question.strip(), "answer": answer.strip()})
+    if not exemplars:
+        raise TaskError(f"{path}: found no 'Q: ... A: ...' exemplars")
+    return exemplars[:count]
+
+
+def _gsm8k_solution(answer: str) -> str:
+    """GSM8K's worked solution without calculator notes, ending "#### N" as lm-evaluation-harness shows it
+    (so that its strict extraction has the format to copy)."""
+    body, _, final = answer.rpartition("####")
+    body = re.sub(r"<<[^>]*>>", "", body).strip()
+    return f"{body}\n#### {final.strip()}"

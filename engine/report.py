@@ -1,0 +1,92 @@
+"""report.md for one run, and the demo's accuracy-against-depth table and plot."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def pct(x: float) -> str:
+    return f"{100 * x:.1f}%"
+
+
+def interval(ci) -> str:
+    return f"[{100 * ci[0]:.1f}, {100 * ci[1]:.1f}]"
+
+
+def write_report(out: Path, summary: dict, records: list[dict]) -> None:
+    """A readable view of summary.json plus a few wrong items with their final step."""
+    lines = [
+        f"# {summary['task']} · {summary['strategy']} · {summary['model']} ({summary['backend']})",
+        "",
+        f"- items: {summary['n']}; accuracy **{pct(summary['accuracy'])}** (95% CI {interval(summary['ci95'])}); "
+        f"unparsed {pct(summary['unparsed_rate'])}; errors {summary['errors']}",
+        f"- tokens: {summary['prompt_tokens']} prompt, {summary['completion_tokens']} completion; "
+        f"{summary['wall_seconds']} s wall; {summary['waves']} waves ({summary['backend_requests']} requests)",
+        "",
+        "| extraction | accuracy | 95% CI | unparsed |",
+        "|---|---|---|---|",
+    ]
+    for name, part in summary["extractions"].items():
+        lines.append(f"| {name} | {pct(part['accuracy'])} | {interval(part['ci95'])} | {pct(part['unparsed_rate'])} |")
+    for key in sorted(k for k in summary if k.startswith(("maj@", "pass@"))):
+        lines.append(f"\n- {key}: {pct(summary[key])}")
+    if "per_step" in summary:
+        steps = summary["per_step"]
+        lines += ["", "| step | accuracy | items | first wrong here |", "|---|---|---|---|"]
+        for i, accuracy in enumerate(steps["accuracy"]):
+            lines.append(f"| {i + 1} | {pct(accuracy)} | {steps['support'][i]} | {steps['first_wrong'][i]} |")
+        lines.append(f"\nall steps right: {steps['all_right']}")
+    if "per_class" in summary:
+        lines += ["", "| class | precision | recall | f1 | support |", "|---|---|---|---|---|"]
+        for name, part in summary["per_class"]["classes"].items():
+            lines.append(f"| {name} | {pct(part['precision'])} | {pct(part['recall'])} | {pct(part['f1'])} | {part['support']} |")
+        lines.append(f"\nmacro F1: {pct(summary['per_class']['macro_f1'])}")
+    wrong = [r for r in records if not r["correct"]][:5]
+    if wrong:
+        lines += ["", "## Some wrong items", ""]
+        for record in wrong:
+            last = next((s for s in reversed(record["steps"]) if s["outputs"]), None)
+            output = (last["outputs"][0] if last else record.get("error") or "")[:600]
+            lines += [f"### {record['id']}: gold {record['gold']!r}, answer {record['answer']!r}", "",
+                      "```", record["question"][:600], "```", "", "Model output:", "", "```", output, "```", ""]
+    (out / "report.md").write_text("\n".join(lines) + "\n")
+
+
+def depth_table(rows: list[dict]) -> str:
+    """Markdown table: one row per depth, one column per strategy (accuracy and 95% CI)."""
+    strategies = list(dict.fromkeys(r["strategy"] for r in rows))
+    depths = sorted({r["depth"] for r in rows})
+    head = "| depth | " + " | ".join(strategies) + " |"
+    lines = [head, "|---|" + "---|" * len(strategies)]
+    for depth in depths:
+        cells = []
+        for strategy in strategies:
+            row = next(r for r in rows if r["depth"] == depth and r["strategy"] == strategy)
+            cells.append(f"{pct(row['accuracy'])} {interval(row['ci95'])} (unparsed {pct(row['unparsed_rate'])})")
+        lines.append(f"| {depth} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def plot_depths(rows: list[dict], path: Path, title: str) -> None:
+    """Accuracy (with 95% intervals) against depth, one line per strategy."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for strategy in dict.fromkeys(r["strategy"] for r in rows):
+        mine = sorted((r for r in rows if r["strategy"] == strategy), key=lambda r: r["depth"])
+        xs = [r["depth"] for r in mine]
+        ys = [100 * r["accuracy"] for r in mine]
+        low = [100 * (r["accuracy"] - r["ci95"][0]) for r in mine]
+        high = [100 * (r["ci95"][1] - r["accuracy"]) for r in mine]
+        ax.errorbar(xs, ys, yerr=[low, high], marker="o", capsize=3, label=strategy)
+    ax.set_xlabel("depth (reasoning steps)")
+    ax.set_ylabel("accuracy (%)")
+    ax.set_ylim(0, 100)
+    ax.set_title(title)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

@@ -1,0 +1,105 @@
+"""Turning finished chains into scored records, and records into a run's summary figures."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from engine.answers import answers_match
+from engine.metrics import accuracy_summary, majority_vote, maj_at_k, pass_at_k, per_class_report, per_step_accuracy
+from engine.parsers import PARSERS, is_correct
+
+
+def _as_list(value) -> list:
+    return list(value) if isinstance(value, list) else [value]
+
+
+def step_predictions(run, example, parse) -> list[str | None]:
+    """Predicted intermediate results: decomposition sub-answers, else gold steps found in order in the text.
+
+    For free-form reasoning, step i counts as reached when its gold value appears in the text after step
+    i-1's value; the first one not found is the first step that went wrong.
+    """
+    solved = run.state.get("solved")
+    if solved is not None:
+        return [parse(str(s["answer"])) if s["answer"] is not None else None for s in solved]
+    text = _as_list(run.state.get("answer_text"))[0] or ""
+    predictions, position = [], 0
+    for gold in example.gold_steps:
+        found = _find_value(text, gold, position)
+        if found < 0:
+            predictions.append(None)
+            continue
+        predictions.append(gold)
+        position = found + len(gold)
+    return predictions
+
+
+def _find_value(text: str, value: str, start: int) -> int:
+    """Index of `value` as a whole token (so "1" is not found inside "12"), or -1."""
+    import re
+
+    match = re.compile(rf"(?<![\w.]){re.escape(value)}(?![\w]|\.\d)").search(text, start)
+    return match.start() if match else -1
+
+
+def score_example(example, run, spec) -> dict:
+    """One samples.jsonl line: gold, answer, correctness, every extraction, and every step's record."""
+    answer = run.state.get("answer")
+    texts = _as_list(run.state.get("answer_text"))
+    extractions = {}
+    for name in [spec.parser, *spec.extra_parsers]:
+        values = [PARSERS[name](t) if t is not None else None for t in texts]
+        value = majority_vote(values)
+        extractions[name] = {"answer": value, "correct": is_correct(value, example, spec.answer_type)}
+    record = {
+        "id": example.id,
+        "question": example.question,
+        "gold": example.gold,
+        "answer": answer,
+        "correct": is_correct(answer, example, spec.answer_type),
+        "unparsed": answer is None,
+        "extractions": extractions,
+        "error": run.error,
+        "steps": [asdict(r) for r in run.records],
+    }
+    if "answer_samples" in run.state:
+        record["samples"] = run.state["answer_samples"]
+        record["samples_correct"] = [is_correct(v, example, spec.answer_type) for v in record["samples"]]
+    if example.gold_steps:
+        record["gold_steps"] = list(example.gold_steps)
+        record["pred_steps"] = step_predictions(run, example, PARSERS[spec.parser])
+    return record
+
+
+def summarize(records: list[dict], spec) -> dict:
+    """Accuracy with its interval, unparsed rate, every extraction side by side, tokens, and extras."""
+    summary = accuracy_summary([r["correct"] for r in records], [r["unparsed"] for r in records])
+    summary["errors"] = sum(1 for r in records if r["error"])
+    summary["extractions"] = {}
+    for name in [spec.parser, *spec.extra_parsers]:
+        part = accuracy_summary([r["extractions"][name]["correct"] for r in records],
+                                [r["extractions"][name]["answer"] is None for r in records])
+        summary["extractions"][name] = {k: part[k] for k in ("accuracy", "ci95", "unparsed_rate")}
+    steps = [s for r in records for s in r["steps"]]
+    summary["prompt_tokens"] = sum(s["prompt_tokens"] for s in steps)
+    summary["completion_tokens"] = sum(s["completion_tokens"] for s in steps)
+    if records and "samples" in records[0]:
+        k = len(records[0]["samples"])
+        if spec.answer_type != "sudoku":  # a verifier-scored task has no gold string to vote towards
+            summary[f"maj@{k}"] = maj_at_k([r["samples"] for r in records], [r["gold"] for r in records], k,
+                                           match=lambda p, g: answers_match(p, g, _match_type(spec)))
+        summary[f"pass@{k}"] = sum(pass_at_k(len(r["samples_correct"]), sum(r["samples_correct"]), k)
+                                   for r in records) / len(records)
+        summary["pass@1"] = sum(pass_at_k(len(r["samples_correct"]), sum(r["samples_correct"]), 1)
+                                for r in records) / len(records)
+    if records and "gold_steps" in records[0]:
+        summary["per_step"] = per_step_accuracy([r["pred_steps"] for r in records], [r["gold_steps"] for r in records],
+                                                match=lambda p, g: answers_match(p, g, _match_type(spec)))
+    if spec.classes:
+        summary["per_class"] = per_class_report([r["answer"] for r in records], [r["gold"] for r in records],
+                                                [c.lower() for c in spec.classes])
+    return summary
+
+
+def _match_type(spec) -> str:
+    return "free-text" if spec.answer_type in ("nli", "sudoku") else spec.answer_type

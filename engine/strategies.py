@@ -1,0 +1,100 @@
+"""The built-in strategies, each a chain of a few lines over the templates in `prompts/`.
+
+Every chain ends with state["answer"] (parsed by the task's main parser) and state["answer_text"] (the raw
+text the extractors read; a list under self-consistency).
+"""
+
+from __future__ import annotations
+
+import re
+
+from engine.chain import Compute, Decompose, Program, Sequence, Step, Vote
+from engine.errors import EngineError
+from engine.parsers import PARSERS
+from engine.sampling import SamplingSettings
+from engine.tasks import STRATEGIES, TaskSpec
+
+ANSWER_HINTS = {
+    "number": "a number",
+    "choice": "the letter of the correct option, like (A)",
+    "yes-no": "Yes or No",
+    "bool": "True or False",
+    "free-text": "the answer itself",
+    "nli": "entailment, contradiction or neutral",
+    "sudoku": "the completed grid, 4 lines of 4 digits",
+}
+_NUMBERED = re.compile(r"^\s*(?:\d+[.)]|[-*•])\s*")
+
+
+def parse_sub_questions(text: str) -> list[str]:
+    """One sub-question per line, numbering and bullets removed; lines that ask nothing are dropped.
+
+    >>> parse_sub_questions("1. What is 4 + 3?\\n2. What is 7 * 2?\\nDone.")
+    ['What is 4 + 3?', 'What is 7 * 2?']
+    """
+    lines = (_NUMBERED.sub("", line).strip() for line in (text or "").splitlines())
+    return [line for line in lines if line.endswith("?")]
+
+
+def short_answer(text: str) -> str:
+    """What a solved sub-question shows the next one: "the answer is X", else the last line (capped)."""
+    from engine.answers import extract_free_text
+
+    return (extract_free_text(text) or "")[:200]
+
+
+def build_chain(strategy: str, spec: TaskSpec, samples: int = 1, temperature: float = 0.7,
+                max_tokens: int | None = None):
+    """The chain for `strategy` on task `spec`; `samples > 1` wraps it in self-consistency voting."""
+    if strategy not in STRATEGIES:
+        raise EngineError(f"unknown strategy {strategy!r}: use one of {', '.join(STRATEGIES)}")
+    if samples < 1:
+        raise EngineError(f"--samples must be at least 1, got {samples}")
+    if strategy == "sc":
+        strategy, samples = "cot", max(samples, 5) if samples == 1 else samples
+    parse = PARSERS[spec.parser]
+
+    def tokens(default: int) -> int:
+        return max_tokens or default
+
+    if strategy == "direct":
+        chain = Step("answer", "direct/answer.jinja", SamplingSettings(max_tokens=tokens(48)), parse)
+    elif strategy == "cot":
+        chain = Step("answer", "cot/reason.jinja", SamplingSettings(max_tokens=tokens(384)), parse)
+    elif strategy == "fewshot-cot":
+        if spec.exemplars is None:
+            raise EngineError(f"task {spec.name} has no exemplars for fewshot-cot: add an exemplars entry or pick cot")
+        chain = Step("answer", "fewshot-cot/reason.jinja",
+                     SamplingSettings(max_tokens=tokens(384), stop=("\nQ:",)), parse)
+    elif strategy == "decompose":
+        chain = Sequence(
+            Decompose(
+                plan=Step("plan", "decompose/plan.jinja", SamplingSettings(max_tokens=tokens(160)), parse_sub_questions),
+                solve=Step("solve", "decompose/solve.jinja", SamplingSettings(max_tokens=tokens(128)), short_answer),
+                output="last_answer",
+            ),
+            Compute("answer", lambda state: parse(state.get("solve_text")), reads={"last_answer"}, text_from="solve_text"),
+        )
+    else:  # pal
+        chain = Sequence(
+            Step("program", "pal/program.jinja", SamplingSettings(max_tokens=tokens(320))),
+            Program("run", code_from="program", output="result"),
+            Compute("answer", lambda state: parse(state["result_text"]), reads={"result"}, text_from="result_text"),
+        )
+    if samples > 1:
+        chain = Vote(chain, samples, temperature=temperature, output="answer")
+    return chain
+
+
+def initial_state(example, spec: TaskSpec, exemplars: list[dict]) -> dict:
+    """What templates can read for one example: its fields, then the task-wide values (which win)."""
+    return {
+        **example.fields,
+        "question": example.question,
+        "instruction": spec.instruction,
+        "answer_hint": spec.answer_hint or ANSWER_HINTS[spec.answer_type],
+        "exemplars": exemplars,
+    }
+
+
+STATE_KEYS = {"question", "instruction", "answer_hint", "exemplars"}

@@ -1,0 +1,181 @@
+"""Task files: YAML validated by pydantic (unknown keys rejected) -> examples with gold labels.
+
+A task file names where the data is, which fields hold the question and the gold answer, the answer type,
+the parser and metric, the default strategies and, optionally, few-shot exemplars. Paths may start with
+`{data}`, the shared data folder (ENGINE_DATA, default `../shared/data` beside the project).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from engine.errors import TaskError
+from engine.examples import Example
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+TASKS_DIR = PROJECT_ROOT / "tasks"
+ANSWER_TYPES = ("number", "choice", "yes-no", "bool", "free-text", "nli", "sudoku")
+STRATEGIES = ("direct", "cot", "fewshot-cot", "decompose", "pal", "sc")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Source(Strict):
+    """Where the examples come from: a `generator`, or a file `path` and/or a hub dataset `hf`.
+
+    With both `path` and `hf`, the local file wins when it exists; the hub is the fallback for users online.
+    """
+
+    format: Literal["jsonl", "json", "bbh"] = "jsonl"
+    """jsonl: one object per line; json: a list of objects; bbh: BIG-Bench-Hard's {"examples": [...]}."""
+    path: str | None = None
+    """Data file; `{data}` stands for the shared data folder."""
+    generator: str | None = None
+    """A generated task (arithmetic, shuffled-objects, last-letters, sudoku), deterministic from a seed."""
+    depth: int = 3
+    """Number of reasoning steps for generated tasks (overridden by --depth)."""
+    count: int = 100
+    """How many items a generator makes (--limit caps it)."""
+    hf: dict | None = None
+    """Hugging Face `datasets.load_dataset` arguments (path, name, split), for users who are online."""
+
+    @model_validator(mode="after")
+    def _one_source(self):
+        if self.generator is not None and (self.path or self.hf):
+            raise ValueError("source takes a generator or data (path, hf), not both")
+        if self.generator is None and not (self.path or self.hf):
+            raise ValueError("source needs one of path, generator or hf")
+        return self
+
+
+class Exemplars(Strict):
+    """Few-shot exemplars for `fewshot-cot`."""
+
+    path: str
+    format: Literal["gsm8k", "bbh-cot"] = "gsm8k"
+    count: int = Field(5, ge=1, le=16)
+
+
+class TaskSpec(Strict):
+    name: str
+    description: str = ""
+    source: Source
+    question_field: str = "question"
+    question_format: str | None = None
+    """A str.format pattern over row fields, e.g. "Premise: {premise}\\nHypothesis: {hypothesis}"."""
+    answer_field: str = "answer"
+    gold_pattern: str | None = None
+    """A regex whose group 1 is the gold answer inside the answer field (GSM8K: "#### (.+)$")."""
+    answer_type: Literal["number", "choice", "yes-no", "bool", "free-text", "nli", "sudoku"]
+    parser: str
+    """Name of the main extractor (see engine.parsers.PARSERS)."""
+    extra_parsers: list[str] = []
+    """More extractors reported side by side (GSM8K: strict and flexible)."""
+    classes: list[str] = []
+    """Label set for classification tasks: enables the per-class report."""
+    strategies: list[str] = ["direct", "cot"]
+    default_strategy: str = "cot"
+    exemplars: Exemplars | None = None
+    instruction: str = ""
+    """One line shown before the question in every strategy (e.g. "Answer with the letter of the option.")."""
+    answer_hint: str = ""
+    """How the final answer should look, e.g. "a number" or "one of (A)-(E)"."""
+
+    @model_validator(mode="after")
+    def _names_known(self):
+        from engine.parsers import PARSERS
+
+        for name in [self.parser, *self.extra_parsers]:
+            if name not in PARSERS:
+                raise ValueError(f"unknown parser {name!r}; known: {', '.join(sorted(PARSERS))}")
+        for name in [*self.strategies, self.default_strategy]:
+            if name not in STRATEGIES:
+                raise ValueError(f"unknown strategy {name!r}; known: {', '.join(STRATEGIES)}")
+        if self.answer_type == "nli" and not self.classes:
+            raise ValueError("an nli task needs its classes (entailment, contradiction, neutral)")
+        return self
+
+
+def data_dir() -> Path:
+    return Path(os.environ.get("ENGINE_DATA") or PROJECT_ROOT.parent / "shared" / "data")
+
+
+def expand_path(path: str, base: Path) -> Path:
+    expanded = path.replace("{data}", str(data_dir()))
+    candidate = Path(expanded).expanduser()
+    return candidate if candidate.is_absolute() else (base / candidate)
+
+
+def task_names() -> list[str]:
+    return sorted(p.stem for p in TASKS_DIR.glob("*.yaml"))
+
+
+def load_spec(task: str) -> tuple[TaskSpec, Path]:
+    """A task name from tasks/ or a path to a task file -> validated spec and the folder it came from."""
+    path = Path(task)
+    if not (path.suffix in (".yaml", ".yml") and path.exists()):
+        path = TASKS_DIR / f"{task}.yaml"
+    if not path.exists():
+        raise TaskError(f"unknown task {task!r}: use one of {', '.join(task_names())} or a path to a task file")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise TaskError(f"task file {path} is not valid YAML: {str(exc).splitlines()[0]}") from exc
+    if not isinstance(raw, dict):
+        raise TaskError(f"task file {path} must be a mapping of keys to values")
+    try:
+        return TaskSpec(**raw), path.parent
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "task"
+        problem = "unknown key (check the spelling)" if first["type"] == "extra_forbidden" else first["msg"]
+        raise TaskError(f"task file {path}: {where}: {problem}") from exc
+
+
+def load_examples(spec: TaskSpec, base: Path, limit: int | None = None, depth: int | None = None,
+                  seed: int = 0, data_path: str | None = None) -> list[Example]:
+    """Load (or generate) the task's examples; errors name the file and line of a bad row."""
+    from engine.datasets import examples_from_rows, read_rows
+
+    source = spec.source
+    if source.generator and not data_path:
+        from engine.generated import GENERATORS
+
+        if source.generator not in GENERATORS:
+            raise TaskError(f"unknown generator {source.generator!r}: use one of {', '.join(GENERATORS)}")
+        count = limit or source.count
+        return GENERATORS[source.generator].generate(count, depth or source.depth, seed)
+    local = Path(data_path) if data_path else expand_path(source.path, base) if source.path else None
+    if source.hf and not data_path and (local is None or not local.exists()):
+        rows = _hf_rows(source.hf)
+        where = f"hf:{source.hf.get('path')}"
+    else:
+        rows = read_rows(local, "bbh" if data_path is None and source.format == "bbh" else _format_of(local, source))
+        where = str(local)
+    examples = examples_from_rows(rows, spec, where)
+    return examples[:limit] if limit else examples
+
+
+def _format_of(path: Path, source: Source) -> str:
+    if path.suffix == ".jsonl":
+        return "jsonl"
+    return source.format if source.format != "jsonl" else "json"
+
+
+def _hf_rows(arguments: dict):
+    try:
+        import datasets
+    except ImportError as exc:
+        raise TaskError("loading from the Hugging Face hub needs `datasets`: pip install -e '.[datasets]'") from exc
+    try:
+        dataset = datasets.load_dataset(**arguments)
+    except Exception as exc:  # noqa: BLE001 - offline, unknown name, ...: one line for the user
+        raise TaskError(f"could not load {arguments} from the hub ({str(exc).splitlines()[0]}): pass --data FILE instead") from exc
+    return [(i + 1, dict(row)) for i, row in enumerate(dataset)]

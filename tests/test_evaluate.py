@@ -1,0 +1,166 @@
+"""Evaluation runs end to end on the scripted backend: files, figures, unparsed counting, interruption."""
+
+import json
+
+import pytest
+
+from engine.backends import ScriptedBackend
+from engine.errors import EngineError
+from engine.evaluate import EvalSettings, run_eval
+from engine.generated import arithmetic
+
+
+def gold_answers(depth=2, count=10, seed=0):
+    return {e.question: e.gold for e in arithmetic.generate(count, depth, seed)}
+
+
+def question_of(request) -> str:
+    text = request.prompt or request.messages[-1][1]
+    return next(q for q in gold_answers() if q in text)
+
+
+def test_run_writes_summary_samples_and_report(tmp_path):
+    golds = gold_answers()
+    answers = list(golds.values())
+
+    def script(request):
+        q = question_of(request)
+        index = list(golds).index(q)
+        if index < 6:
+            return f"Let me think. The answer is {golds[q]}."
+        if index < 8:
+            return "I am not sure." if index == 6 else ""  # unparsed: no number at all
+        return "The answer is 999."  # wrong
+
+    out = tmp_path / "run"
+    summary = run_eval(EvalSettings(task="arithmetic", strategy="cot", depth=2, limit=10, out=str(out)),
+                       backend=ScriptedBackend(script), progress=False)
+    assert (summary["n"], summary["correct"], summary["unparsed"]) == (10, 6, 2)
+    assert summary["accuracy"] == 0.6 and summary["unparsed_rate"] == 0.2
+    low, high = summary["ci95"]
+    assert 0.31 < low < 0.32 and 0.83 < high < 0.84  # Wilson interval of 6/10
+    assert summary["waves"] == 1 and summary["backend_requests"] == 10
+    for key in ("task", "strategy", "model", "backend", "prompt_tokens", "completion_tokens", "wall_seconds", "per_step"):
+        assert key in summary
+    on_disk = json.loads((out / "summary.json").read_text())
+    assert on_disk["accuracy"] == 0.6
+    lines = [json.loads(l) for l in (out / "samples.jsonl").read_text().splitlines()]
+    assert len(lines) == 10 and [l["gold"] for l in lines] == answers
+    first = lines[0]
+    assert first["correct"] and first["steps"][0]["prompt"] and first["steps"][0]["outputs"]
+    assert "<|im_start|>" not in first["steps"][0]["prompt"]  # scripted backend: no chat template
+    assert first["pred_steps"][-1] == first["gold"]
+    assert "accuracy **60.0%**" in (out / "report.md").read_text()
+
+
+def test_per_step_finds_the_first_wrong_step():
+    golds = {e.question: e for e in arithmetic.generate(4, 3, 0)}
+
+    def script(request):
+        example = golds[question_of_any(request, golds)]
+        steps = list(example.gold_steps)
+        steps[1] = "777"  # second step wrong in every item
+        return " then ".join(steps) + f". The answer is {steps[-1]}."
+
+    summary = run_eval(EvalSettings(task="arithmetic", strategy="cot", depth=3, limit=4),
+                       backend=ScriptedBackend(script), progress=False)
+    per_step = summary["per_step"]
+    assert per_step["first_wrong"][1] == sum(1 for e in golds.values() if e.gold_steps[1] != "777")
+
+
+def question_of_any(request, golds):
+    text = request.prompt or request.messages[-1][1]
+    return next(q for q in golds if q in text)
+
+
+def test_enormous_and_empty_outputs_are_unparsed_not_fatal():
+    outputs = iter(["x" * 300_000, "", "The answer is 3"])
+    summary = run_eval(EvalSettings(task="arithmetic", strategy="direct", depth=1, limit=3),
+                       backend=ScriptedBackend(lambda r: next(outputs)), progress=False)
+    assert summary["n"] == 3 and summary["unparsed"] == 2 and summary["errors"] == 0
+
+
+def test_interrupted_run_keeps_finished_items(tmp_path):
+    calls = {"n": 0}
+    questions = [e.question for e in arithmetic.generate(6, 2, 0)]
+
+    class Dies(ScriptedBackend):
+        def generate(self, requests):
+            calls["n"] += 1
+            if calls["n"] == 2:
+                raise KeyboardInterrupt
+            return super().generate(requests)
+
+    def script(request):
+        text = request.messages[-1][1]
+        if "sub-questions" not in text:
+            return "The answer is 2"
+        # items 0-2 get a plan; items 3-5 get none, so their chains end after the first wave
+        return "1. What is 1 + 1?" if any(q in text for q in questions[:3]) else "I cannot."
+
+    out = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        run_eval(EvalSettings(task="arithmetic", strategy="decompose", depth=2, limit=6, out=str(out)),
+                 backend=Dies(script), progress=False)
+    assert not (out / "summary.json").exists()  # nothing half-written claims to be a result
+    kept = [json.loads(line) for line in (out / "samples.jsonl").read_text().splitlines()]
+    assert sorted(r["question"] for r in kept) == sorted(questions[3:])
+    assert all(r["unparsed"] for r in kept)
+
+
+def test_out_folder_with_a_run_is_not_overwritten(tmp_path):
+    out = tmp_path / "run"
+    settings = EvalSettings(task="arithmetic", strategy="direct", depth=1, limit=2, out=str(out))
+    run_eval(settings, backend=ScriptedBackend(lambda r: "The answer is 1"), progress=False)
+    with pytest.raises(EngineError, match="already holds a run"):
+        run_eval(settings, backend=ScriptedBackend(lambda r: "1"), progress=False)
+
+
+def test_self_consistency_reports_maj_and_pass_at_k():
+    samples = iter(["The answer is 5", "The answer is 9", "The answer is 5"] * 2)
+    golds = arithmetic.generate(2, 1, 0)
+
+    def script(request):
+        return next(samples)
+
+    summary = run_eval(EvalSettings(task="arithmetic", strategy="direct", depth=1, limit=2, samples=3),
+                       backend=ScriptedBackend(script), progress=False)
+    expected_correct = sum(1 for e in golds if e.gold == "5")
+    assert summary["correct"] == expected_correct and "maj@3" in summary and "pass@3" in summary
+    assert summary["waves"] == 1  # native n: one request per item
+
+
+def test_gsm8k_reports_strict_and_flexible_side_by_side(shared_data):
+    def script(request):
+        return "She makes 9 * 2 = 18 dollars.\n#### 18" if "Janet" in request.messages[-1][1] else "It is 3 bolts."
+
+    summary = run_eval(EvalSettings(task="gsm8k", strategy="cot", limit=2), backend=ScriptedBackend(script),
+                       progress=False)
+    assert summary["extractions"]["gsm8k-strict"]["accuracy"] == 0.5  # only the #### answer counts
+    assert summary["extractions"]["gsm8k-flexible"]["accuracy"] == 1.0  # gold of item 2 is 3
+    assert summary["extractions"]["gsm8k-strict"]["unparsed_rate"] == 0.5
+
+
+def test_sudoku_is_scored_by_the_rules():
+    from engine.generated import sudoku
+
+    (item,) = sudoku.generate(1, 4, 0)
+    solution = "\n".join(item.gold[i:i + 4] for i in range(0, 16, 4))
+    summary = run_eval(EvalSettings(task="sudoku", strategy="direct", depth=4, limit=1),
+                       backend=ScriptedBackend([solution]), progress=False)
+    assert summary["correct"] == 1
+
+
+def test_nli_reports_per_class():
+    labels = {"performing music": "entailment", "stage is empty": "entailment", "famous singer": "neutral"}
+
+    def script(request):
+        text = request.messages[-1][1]
+        return "The answer is " + next((v for k, v in labels.items() if k in text), "contradiction")
+
+    summary = run_eval(EvalSettings(task="nli", strategy="direct", limit=3), backend=ScriptedBackend(script),
+                       progress=False)
+    classes = summary["per_class"]["classes"]
+    assert summary["correct"] == 2
+    assert classes["entailment"]["precision"] == 0.5 and classes["entailment"]["recall"] == 1.0
+    assert classes["contradiction"]["recall"] == 0.0 and classes["neutral"]["f1"] == 1.0

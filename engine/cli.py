@@ -71,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--temperature", type=float, default=0.7, help="sampling temperature for --samples > 1")
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--max-tokens", type=_positive("--max-tokens"))
+    e.add_argument("--program-timeout", type=float, default=5.0, help="seconds a pal program may run (default 5)")
     e.add_argument("--data", help="a data file to use instead of the task's own source")
     e.add_argument("--out", help="run folder (default runs/TASK-STRATEGY-TIME)")
 
@@ -89,10 +90,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     d = verbs.add_parser("demo", help="the embedded demo: arithmetic at depths 1-4 with direct, cot, decompose")
     model_options(d, default_backend="auto")
-    d.add_argument("--limit", type=_positive("--limit"), default=40, help="items per depth (default 40)")
+    d.add_argument("--limit", type=_positive("--limit"), default=60, help="items per depth (default 60)")
     d.add_argument("--depths", default="1,2,3,4")
     d.add_argument("--strategies", default="direct,cot,decompose")
-    d.add_argument("--out", default="runs/demo")
+    d.add_argument("--out", help="folder for the demo's runs and report (default runs/demo-TIME)")
     return parser
 
 
@@ -140,14 +141,19 @@ def _settings(args):
 
 
 def cmd_generate(args) -> int:
-    from engine.backends import load_backend
+    from engine.backends import close_backend, load_backend
     from engine.generation import GenerationRequest
 
+    if not args.prompt.strip():
+        raise EngineError('the prompt is empty: pass some text, e.g. python -m engine generate "What is 2 + 2?"')
     sampling = _settings(args)
     request = (GenerationRequest(prompt=args.prompt, sampling=sampling) if args.raw
                else GenerationRequest.chat([{"role": "user", "content": args.prompt}], sampling))
     backend = load_backend(args.backend, args.model, progress=lambda m: print(m, file=sys.stderr))
-    (result,) = backend.generate([request])
+    try:
+        (result,) = backend.generate([request])
+    finally:
+        close_backend(backend)
     if args.json:
         print(json.dumps({
             "model": args.model or "smollm2-135m", "backend": backend.name, "prompt_text": result.prompt_text,

@@ -41,6 +41,8 @@ class EvalSettings(BaseModel):
     data: str | None = None
     """A data file that replaces the task's own source (same fields)."""
     max_tokens: int | None = None
+    program_timeout: float = 5.0
+    """Seconds a model-written program (pal) may run before it is stopped and counted unparsed."""
 
 
 def prepare(settings: EvalSettings):
@@ -56,7 +58,8 @@ def prepare(settings: EvalSettings):
     exemplars = []
     if strategy == "fewshot-cot" and spec.exemplars:
         exemplars = load_exemplars(expand_path(spec.exemplars.path, base), spec.exemplars.format, spec.exemplars.count)
-    chain = build_chain(strategy, spec, settings.samples, settings.temperature, settings.max_tokens)
+    chain = build_chain(strategy, spec, settings.samples, settings.temperature, settings.max_tokens,
+                        settings.program_timeout)
     chain.check(set(STATE_KEYS) | set(examples[0].fields))
     return spec, strategy, examples, exemplars, chain
 
@@ -75,14 +78,15 @@ def run_folder(settings: EvalSettings, spec_name: str, strategy: str) -> Path:
 
 def run_eval(settings: EvalSettings, backend=None, progress: bool = True) -> dict:
     """Run one evaluation and return its summary (also written to summary.json)."""
-    from engine.backends import load_backend
+    from engine.backends import close_backend, load_backend
     from engine.progress import WaveProgress
     from engine.report import write_report
 
     spec, strategy, examples, exemplars, chain = prepare(settings)
     out = run_folder(settings, spec.name, strategy)
+    owned = backend is None
     with WaveProgress(len(examples), enabled=progress) as bar:
-        if backend is None:
+        if owned:
             backend = load_backend(settings.backend, settings.model, progress=bar.say)
         by_run: dict[int, object] = {}
         runs = []
@@ -107,7 +111,11 @@ def run_eval(settings: EvalSettings, backend=None, progress: bool = True) -> dic
                 waves["requests"] += requests
                 bar.wave_done(number, requests, seconds)
 
-            run_all(chain, runs, backend, on_wave=wave, on_done=finished)
+            try:
+                run_all(chain, runs, backend, on_wave=wave, on_done=finished)
+            finally:
+                if owned:
+                    close_backend(backend)
         wall = time.perf_counter() - start
     order = {example.id: i for i, example in enumerate(examples)}
     scored.sort(key=lambda r: order[r["id"]])

@@ -64,6 +64,10 @@ def wilson_interval(correct: int, n: int, confidence: float = 0.95) -> tuple[flo
     denominator = 1.0 + z2 / n
     center = (p + z2 / (2 * n)) / denominator
     half = z * math.sqrt(p * (1.0 - p) / n + z2 / (4.0 * n * n)) / denominator
+    if correct == 0:  # the bounds are exact here; floating point would leave e.g. 1.7e-18
+        return (0.0, min(1.0, center + half))
+    if correct == n:
+        return (max(0.0, center - half), 1.0)
     return (max(0.0, center - half), min(1.0, center + half))
 
 

@@ -38,6 +38,8 @@ class WaveProgress:
     def wave_done(self, number: int, requests: int, seconds: float) -> None:
         self.last_wave = f"wave {number}: {requests} requests in {seconds:.1f}s"
         self.progress.update(self.task, status=self._status())
+        if self.enabled and not self.console.is_terminal:  # logs get one plain line per wave instead of a bar
+            self.console.print(f"{self.last_wave}; {self.done}/{self.total} items done")
 
     def item_done(self, correct: bool) -> None:
         self.done += 1

@@ -36,6 +36,8 @@ def write_report(out: Path, summary: dict, records: list[dict]) -> None:
         for i, accuracy in enumerate(steps["accuracy"]):
             lines.append(f"| {i + 1} | {pct(accuracy)} | {steps['support'][i]} | {steps['first_wrong'][i]} |")
         lines.append(f"\nall steps right: {steps['all_right']}")
+        plot_steps(steps, out / "per_step.png", f"{summary['task']} · {summary['strategy']}: accuracy of each step")
+        lines.append("\n![accuracy of each step](per_step.png)")
     if "per_class" in summary:
         lines += ["", "| class | precision | recall | f1 | support |", "|---|---|---|---|---|"]
         for name, part in summary["per_class"]["classes"].items():
@@ -75,13 +77,16 @@ def plot_depths(rows: list[dict], path: Path, title: str) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 4))
-    for strategy in dict.fromkeys(r["strategy"] for r in rows):
+    strategies = list(dict.fromkeys(r["strategy"] for r in rows))
+    for offset, strategy in enumerate(strategies):
         mine = sorted((r for r in rows if r["strategy"] == strategy), key=lambda r: r["depth"])
-        xs = [r["depth"] for r in mine]
+        shift = 0.06 * (offset - (len(strategies) - 1) / 2)  # side by side, so the intervals stay readable
+        xs = [r["depth"] + shift for r in mine]
         ys = [100 * r["accuracy"] for r in mine]
         low = [100 * (r["accuracy"] - r["ci95"][0]) for r in mine]
         high = [100 * (r["ci95"][1] - r["accuracy"]) for r in mine]
         ax.errorbar(xs, ys, yerr=[low, high], marker="o", capsize=3, label=strategy)
+    ax.set_xticks(sorted({r["depth"] for r in rows}))
     ax.set_xlabel("depth (reasoning steps)")
     ax.set_ylabel("accuracy (%)")
     ax.set_ylim(0, 100)
@@ -89,4 +94,23 @@ def plot_depths(rows: list[dict], path: Path, title: str) -> None:
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_steps(steps: dict, path: Path, title: str) -> None:
+    """Bar chart: accuracy at each step position, and where chains first went wrong."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    positions = list(range(1, len(steps["accuracy"]) + 1))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(8, 3.2))
+    left.bar(positions, [100 * a for a in steps["accuracy"]])
+    left.set(xlabel="step", ylabel="accuracy (%)", ylim=(0, 100), xticks=positions)
+    right.bar(positions, steps["first_wrong"], color="tab:red")
+    right.set(xlabel="step", ylabel="items", title="first wrong step", xticks=positions)
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -44,7 +44,7 @@ def short_answer(text: str) -> str:
 
 
 def build_chain(strategy: str, spec: TaskSpec, samples: int = 1, temperature: float = 0.7,
-                max_tokens: int | None = None):
+                max_tokens: int | None = None, program_timeout: float = 5.0):
     """The chain for `strategy` on task `spec`; `samples > 1` wraps it in self-consistency voting."""
     if strategy not in STRATEGIES:
         raise EngineError(f"unknown strategy {strategy!r}: use one of {', '.join(STRATEGIES)}")
@@ -78,7 +78,7 @@ def build_chain(strategy: str, spec: TaskSpec, samples: int = 1, temperature: fl
     else:  # pal
         chain = Sequence(
             Step("program", "pal/program.jinja", SamplingSettings(max_tokens=tokens(320))),
-            Program("run", code_from="program", output="result"),
+            Program("run", code_from="program", output="result", timeout_s=program_timeout),
             Compute("answer", lambda state: parse(state["result_text"]), reads={"result"}, text_from="result_text"),
         )
     if samples > 1:

@@ -150,8 +150,8 @@ def load_examples(spec: TaskSpec, base: Path, limit: int | None = None, depth: i
 
         if source.generator not in GENERATORS:
             raise TaskError(f"unknown generator {source.generator!r}: use one of {', '.join(GENERATORS)}")
-        count = limit or source.count
-        return GENERATORS[source.generator].generate(count, depth or source.depth, seed)
+        count = limit if limit is not None else source.count
+        return GENERATORS[source.generator].generate(count, depth if depth is not None else source.depth, seed)
     local = Path(data_path) if data_path else expand_path(source.path, base) if source.path else None
     if source.hf and not data_path and (local is None or not local.exists()):
         rows = _hf_rows(source.hf)

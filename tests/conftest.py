@@ -61,7 +61,7 @@ def real_vllm(default_model_dir):
 
     backend = VLLMBackend(default_model_dir, dtype="float32")
     yield backend
-    del backend
+    backend.close()
 
 
 @pytest.fixture

@@ -164,3 +164,30 @@ def test_nli_reports_per_class():
     assert summary["correct"] == 2
     assert classes["entailment"]["precision"] == 0.5 and classes["entailment"]["recall"] == 1.0
     assert classes["contradiction"]["recall"] == 0.0 and classes["neutral"]["f1"] == 1.0
+
+
+def test_pal_programs_that_misbehave_are_unparsed_and_the_run_goes_on():
+    programs = {
+        0: "```python\ndef solution():\n    return 6 * 7\n```",
+        1: "```python\ndef solution():\n    while True:\n        pass\n```",
+        2: "```python\ndef solution():\n    raise ValueError('no')\n```",
+        3: "```python\nimport socket\ndef solution():\n    socket.create_connection(('1.1.1.1', 80))\n    return 1\n```",
+        4: "```python\ndef solution():\n    return open('/etc/passwd').read()\n```",
+        5: "I do not know how to write this.",
+    }
+    questions = [e.question for e in arithmetic.generate(6, 1, 0)]
+
+    def script(request):
+        text = request.messages[-1][1]
+        return programs[next(i for i, q in enumerate(questions) if q in text)]
+
+    summary = run_eval(EvalSettings(task="arithmetic", strategy="pal", depth=1, limit=6, program_timeout=1.0),
+                       backend=ScriptedBackend(script), progress=False)
+    out = [json.loads(l) for l in open(summary["out"] + "/samples.jsonl")]
+    by_question = {r["question"]: r for r in out}
+    first = by_question[questions[0]]
+    assert first["answer"] == "42" and first["steps"][1]["kind"] == "program"
+    errors = [by_question[q]["steps"][1]["error"] for q in questions[1:]]
+    assert "timed out" in errors[0] and "ValueError" in errors[1]
+    assert "network" in errors[2] and "file access" in errors[3] and "no Python program" in errors[4]
+    assert summary["n"] == 6 and summary["unparsed"] == 5

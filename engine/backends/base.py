@@ -37,3 +37,10 @@ def load_backend(name: str, model: str | None = None, progress=None, **options) 
     from engine.backends.vllm import VLLMBackend
 
     return VLLMBackend(path, progress=progress, **options)
+
+
+def close_backend(backend) -> None:
+    """Release a backend's engine now (vLLM's worker processes), if it has anything to release."""
+    close = getattr(backend, "close", None)
+    if close is not None:
+        close()

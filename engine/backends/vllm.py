@@ -102,6 +102,15 @@ class VLLMBackend:
         return results
 
 
+    def close(self) -> None:
+        """Stop vLLM's engine process now, rather than at interpreter exit (when its logging is already gone)."""
+        engine = getattr(getattr(self, "llm", None), "llm_engine", None)
+        core = getattr(engine, "engine_core", None)
+        if core is not None:
+            core.shutdown()
+        self.llm = None
+
+
 def _cuda_available() -> bool:
     try:
         import torch

@@ -275,6 +275,7 @@ class Program(Compute):
 
         def execute(state: dict):
             state[f"{self.output}_text"] = None
+            state[f"{self.output}_program"] = None  # marks that a program, not text, makes this value
             code = extract_code(state[code_from] or "")
             if code is None:
                 raise ValueError("the model wrote no Python program")

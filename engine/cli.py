@@ -50,6 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
         choices = BACKENDS + (("auto",) if default_backend == "auto" else ())
         p.add_argument("--backend", choices=choices, default=default_backend,
                        help="default auto: vllm when installed, else hf" if default_backend == "auto" else "default hf")
+        p.add_argument("--dtype", choices=("auto", "float32", "bfloat16", "float16"), default="auto",
+                       help="weights dtype; auto = fp32 for hf on CPU, the checkpoint's bf16 for vllm. "
+                            "Use float32 on both for identical greedy text")
 
     g = verbs.add_parser("generate", help="complete one prompt with a model")
     g.add_argument("prompt")
@@ -149,7 +152,7 @@ def cmd_generate(args) -> int:
     sampling = _settings(args)
     request = (GenerationRequest(prompt=args.prompt, sampling=sampling) if args.raw
                else GenerationRequest.chat([{"role": "user", "content": args.prompt}], sampling))
-    backend = load_backend(args.backend, args.model, progress=lambda m: print(m, file=sys.stderr))
+    backend = load_backend(args.backend, args.model, progress=lambda m: print(m, file=sys.stderr), dtype=args.dtype)
     try:
         (result,) = backend.generate([request])
     finally:

@@ -27,7 +27,7 @@ def run_demo(args) -> list[dict]:
     for strategy in strategies:  # every strategy and depth is checked before the model loads
         for depth in depths:
             prepare(EvalSettings(task="arithmetic", strategy=strategy, depth=depth, limit=1))
-    backend = load_backend(backend_name, args.model, progress=print)
+    backend = load_backend(backend_name, args.model, progress=print, dtype=args.dtype)
     try:
         rows = _sweep(args, backend, backend_name, depths, strategies, out)
     finally:

@@ -30,6 +30,7 @@ class EvalSettings(BaseModel):
     """Defaults to the task's default strategy."""
     model: str | None = None
     backend: str = "hf"
+    dtype: str = "auto"
     limit: int | None = None
     depth: int | None = None
     samples: int = 1
@@ -87,7 +88,7 @@ def run_eval(settings: EvalSettings, backend=None, progress: bool = True) -> dic
     owned = backend is None
     with WaveProgress(len(examples), enabled=progress) as bar:
         if owned:
-            backend = load_backend(settings.backend, settings.model, progress=bar.say)
+            backend = load_backend(settings.backend, settings.model, progress=bar.say, dtype=settings.dtype)
         by_run: dict[int, object] = {}
         runs = []
         for example in examples:
@@ -122,6 +123,7 @@ def run_eval(settings: EvalSettings, backend=None, progress: bool = True) -> dic
     summary = summarize(scored, spec)
     summary.update(
         task=spec.name, strategy=strategy, model=settings.model or "smollm2-135m", backend=backend.name,
+        dtype=getattr(backend, "dtype", None),
         samples=settings.samples, depth=settings.depth if spec.source.generator else None, seed=settings.seed,
         wall_seconds=round(wall, 2), waves=waves["count"], backend_requests=waves["requests"],
         tokens_per_second=round(summary["completion_tokens"] / wall, 1) if wall > 0 else None,

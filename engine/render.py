@@ -31,7 +31,7 @@ def render_item(args) -> str:
     example = examples[args.index]
     state = initial_state(example, spec, exemplars)
     if args.run:
-        return _run_one(settings, spec, example, state, chain)
+        return _run_one(settings, spec, example, state, chain, args.dtype)
     request = first_request(chain, state)
     if request is None:
         return "(this strategy's first step makes no model call)"
@@ -50,12 +50,12 @@ def _tokenizer(path: str):
     return AutoTokenizer.from_pretrained(path)
 
 
-def _run_one(settings, spec, example, state, chain) -> str:
+def _run_one(settings, spec, example, state, chain, dtype: str) -> str:
     from engine.backends import load_backend
     from engine.scheduler import ExampleRun, run_all
     from engine.scoring import score_example
 
-    backend = load_backend(settings.backend, settings.model)
+    backend = load_backend(settings.backend, settings.model, dtype=dtype)
     (run,) = run_all(chain, [ExampleRun(state)], backend)
     record = score_example(example, run, spec)
     out = [f"# {example.id}: gold {example.gold!r}, answer {record['answer']!r}, correct {record['correct']}"]

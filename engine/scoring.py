@@ -13,15 +13,18 @@ def _as_list(value) -> list:
     return list(value) if isinstance(value, list) else [value]
 
 
-def step_predictions(run, example, parse) -> list[str | None]:
+def step_predictions(run, example, parse) -> list[str | None] | None:
     """Predicted intermediate results: decomposition sub-answers, else gold steps found in order in the text.
 
     For free-form reasoning, step i counts as reached when its gold value appears in the text after step
-    i-1's value; the first one not found is the first step that went wrong.
+    i-1's value; the first one not found is the first step that went wrong. When a program computed the
+    answer (pal), its intermediate values are in no text, so there are no step predictions (None).
     """
     solved = run.state.get("solved")
     if solved is not None:
         return [parse(str(s["answer"])) if s["answer"] is not None else None for s in solved]
+    if any(key.endswith("_program") for key in run.state):
+        return None
     text = _as_list(run.state.get("answer_text"))[0] or ""
     predictions, position = [], 0
     for gold in example.gold_steps:
@@ -65,9 +68,10 @@ def score_example(example, run, spec) -> dict:
     if "answer_samples" in run.state:
         record["samples"] = run.state["answer_samples"]
         record["samples_correct"] = [is_correct(v, example, spec.answer_type) for v in record["samples"]]
-    if example.gold_steps:
+    predicted = step_predictions(run, example, PARSERS[spec.parser]) if example.gold_steps else None
+    if predicted is not None:
         record["gold_steps"] = list(example.gold_steps)
-        record["pred_steps"] = step_predictions(run, example, PARSERS[spec.parser])
+        record["pred_steps"] = predicted
     return record
 
 
@@ -92,8 +96,9 @@ def summarize(records: list[dict], spec) -> dict:
                                    for r in records) / len(records)
         summary["pass@1"] = sum(pass_at_k(len(r["samples_correct"]), sum(r["samples_correct"]), 1)
                                 for r in records) / len(records)
-    if records and "gold_steps" in records[0]:
-        summary["per_step"] = per_step_accuracy([r["pred_steps"] for r in records], [r["gold_steps"] for r in records],
+    stepped = [r for r in records if "pred_steps" in r]
+    if stepped:
+        summary["per_step"] = per_step_accuracy([r["pred_steps"] for r in stepped], [r["gold_steps"] for r in stepped],
                                                 match=lambda p, g: answers_match(p, g, _match_type(spec)))
     if spec.classes:
         summary["per_class"] = per_class_report([r["answer"] for r in records], [r["gold"] for r in records],

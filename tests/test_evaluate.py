@@ -191,3 +191,4 @@ def test_pal_programs_that_misbehave_are_unparsed_and_the_run_goes_on():
     assert "timed out" in errors[0] and "ValueError" in errors[1]
     assert "network" in errors[2] and "file access" in errors[3] and "no Python program" in errors[4]
     assert summary["n"] == 6 and summary["unparsed"] == 5
+    assert "per_step" not in summary  # a program's intermediate values are in no text: no step figures

@@ -73,6 +73,9 @@ class VLLMBackend:
         except OSError as exc:
             raise ModelError(f"vLLM could not load model {model!r} ({str(exc).splitlines()[0]}): check the name or path") from exc
         self.tokenizer = self.llm.get_tokenizer()
+        model_config = getattr(self.llm.llm_engine, "model_config", None)
+        if model_config is not None:  # what "auto" became, for the record
+            self.dtype = str(model_config.dtype).removeprefix("torch.")
 
     def generate(self, requests: list[GenerationRequest]) -> list[GenerationResult]:
         from vllm import SamplingParams

@@ -72,7 +72,11 @@ def test_vllm_native_n_stop_strings_and_seed(real_vllm):
 def test_cli_generate_json_on_vllm(capsys, monkeypatch, real_vllm):
     import engine.backends
 
-    monkeypatch.setattr(engine.backends, "load_backend", lambda *a, **k: real_vllm)  # reuse the session engine
+    class Borrowed:  # the session's engine, which the CLI must not close
+        name, model = real_vllm.name, real_vllm.model
+        generate = staticmethod(real_vllm.generate)
+
+    monkeypatch.setattr(engine.backends, "load_backend", lambda *a, **k: Borrowed())
     assert main(["generate", "What is the capital of France?", "--backend", "vllm", "--json", "--max-tokens", "20"]) == 0
     payload = json.loads(capsys.readouterr().out)
     assert payload["backend"] == "vllm" and "Paris" in payload["completions"][0]["text"]

@@ -92,15 +92,20 @@ def drive(program: Program, backend, on_wave: Callable[[int, int, float], None] 
     wave = 0
     try:
         requests = next(program)
-        while True:
-            start = time.perf_counter()
-            results = backend.generate(requests) if requests else []
-            wave += 1
-            if on_wave:
-                on_wave(wave, len(requests), time.perf_counter() - start)
-            requests = program.send(results)
     except StopIteration as stop:
         return stop.value
+    while True:
+        start = time.perf_counter()
+        results = backend.generate(requests) if requests else []
+        seconds = time.perf_counter() - start
+        wave += 1
+        try:
+            requests = program.send(results)
+        except StopIteration as stop:
+            return stop.value
+        finally:  # after the results reached the chains, so the items they finished are counted
+            if on_wave:
+                on_wave(wave, len(results), seconds)
 
 
 def run_all(chain, runs: Iterable[ExampleRun], backend, on_wave=None, on_done: Callable[[ExampleRun], None] | None = None) -> list[ExampleRun]:

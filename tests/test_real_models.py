@@ -29,6 +29,23 @@ def greedy(requests, max_tokens=48):
             for r in requests]
 
 
+@pytest.mark.vllm
+def test_cli_generate_json_on_vllm_keeps_stdout_clean(default_model_dir):
+    """The whole CLI in a fresh process (the __main__ guard vLLM's workers need; logs kept off stdout).
+
+    First in this file, so that it runs before the session's shared vLLM engine takes its memory.
+    """
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "engine", "generate", "What is the capital of France?",
+                           "--backend", "vllm", "--json", "--max-tokens", "20"],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    payload = json.loads(done.stdout)  # nothing but the JSON object on stdout
+    assert payload["backend"] == "vllm" and "Paris" in payload["completions"][0]["text"]
+
+
 @pytest.mark.model
 def test_embedded_model_answers_through_hf(real_hf):
     (result,) = real_hf.generate(greedy(PARITY_PROMPTS[:1]))

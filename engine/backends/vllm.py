@@ -51,6 +51,8 @@ class VLLMBackend:
             for key, value in cpu_defaults(os.cpu_count() or 1).items():
                 os.environ.setdefault(key, value)
         os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
+        # vLLM logs to stdout by default, which would corrupt `generate --json`: send its logs to stderr
+        os.environ.setdefault("VLLM_LOGGING_STREAM", "ext://sys.stderr")
         try:
             import vllm
         except Exception as exc:  # a broken install raises many kinds of errors

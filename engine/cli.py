@@ -6,6 +6,8 @@ import argparse
 import json
 import sys
 
+from pydantic import ValidationError
+
 from engine.errors import EngineError
 
 EXAMPLES = """\
@@ -107,6 +109,11 @@ def main(argv: list[str] | None = None) -> int:
         return COMMANDS[args.verb](args) or 0
     except EngineError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except ValidationError as exc:  # settings built from the command line
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        print(f"error: {where}: {first['msg'].removeprefix('Value error, ')}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted: items already finished are kept in the run's samples.jsonl", file=sys.stderr)

@@ -71,11 +71,7 @@ def depth_table(rows: list[dict]) -> str:
 
 def plot_depths(rows: list[dict], path: Path, title: str) -> None:
     """Accuracy (with 95% intervals) against depth, one line per strategy."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
     strategies = list(dict.fromkeys(r["strategy"] for r in rows))
     for offset, strategy in enumerate(strategies):
@@ -99,11 +95,7 @@ def plot_depths(rows: list[dict], path: Path, title: str) -> None:
 
 def plot_steps(steps: dict, path: Path, title: str) -> None:
     """Bar chart: accuracy at each step position, and where chains first went wrong."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     positions = list(range(1, len(steps["accuracy"]) + 1))
     fig, (left, right) = plt.subplots(1, 2, figsize=(8, 3.2))
     left.bar(positions, [100 * a for a in steps["accuracy"]])
@@ -114,3 +106,13 @@ def plot_steps(steps: dict, path: Path, title: str) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def _pyplot():
+    """matplotlib's pyplot on the file-only Agg backend (runs have no display)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt

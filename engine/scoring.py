@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict
 
 from engine.answers import answers_match
@@ -39,8 +40,6 @@ def step_predictions(run, example, parse) -> list[str | None] | None:
 
 def _find_value(text: str, value: str, start: int) -> int:
     """Index of `value` as a whole token (so "1" is not found inside "12"), or -1."""
-    import re
-
     match = re.compile(rf"(?<![\w.]){re.escape(value)}(?![\w]|\.\d)").search(text, start)
     return match.start() if match else -1
 

@@ -102,3 +102,14 @@ def test_cpu_defaults_bind_every_core():
 
     assert cpu_defaults(2) == {"VLLM_CPU_OMP_THREADS_BIND": "0-1"}
     assert cpu_defaults(1) == {"VLLM_CPU_OMP_THREADS_BIND": "0"}
+
+
+def test_broken_checkpoint_is_one_line(tmp_path, tiny_model_dir):
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_model_dir, broken)
+    (broken / "config.json").write_text('{"model_type": "no-such-architecture"}')
+    with pytest.raises(ModelError, match="could not load model .*broken.*check the name or path") as info:
+        load_backend("hf", str(broken))
+    assert "\n" not in str(info.value)

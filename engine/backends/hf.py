@@ -34,8 +34,9 @@ class HFBackend:
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(model)
             self.lm = AutoModelForCausalLM.from_pretrained(model, dtype=torch_dtype).to(self.device).eval()
-        except OSError as exc:
-            raise ModelError(f"could not load model {model!r} ({str(exc).splitlines()[0]}): check the name or path") from exc
+        except (OSError, ValueError, KeyError) as exc:  # missing files, unknown architecture, broken config
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise ModelError(f"could not load model {model!r} ({first}): check the name or path") from exc
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token

@@ -72,8 +72,10 @@ class VLLMBackend:
                 max_model_len=max_model_len,
                 seed=seed,
             )
-        except OSError as exc:
-            raise ModelError(f"vLLM could not load model {model!r} ({str(exc).splitlines()[0]}): check the name or path") from exc
+        except Exception as exc:  # noqa: BLE001 - vLLM raises many kinds; the user needs one line
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise ModelError(f"vLLM could not start on model {model!r} ({first}): check the name or path, "
+                             "or try --backend hf") from exc
         self.tokenizer = self.llm.get_tokenizer()
         model_config = getattr(self.llm.llm_engine, "model_config", None)
         if model_config is not None:  # what "auto" became, for the record

@@ -109,3 +109,29 @@ def test_eval_on_vllm_with_a_decomposition_chain(real_vllm, tmp_path):
     first = json.loads(lines[0])
     assert first["steps"][0]["prompt"].startswith("<|im_start|>system") and first["steps"][0]["outputs"][0]
     assert summary["completion_tokens"] > 0 and 0 <= summary["accuracy"] <= 1
+
+
+@pytest.mark.model
+def test_gguf_conversion_from_scratch(tmp_path, monkeypatch, default_model_dir):
+    """The once-per-machine conversion, run for real into an empty cache (CI's cache is usually warm)."""
+    from safetensors import safe_open
+    from transformers import AutoTokenizer
+
+    from engine.models import resolve_model
+
+    monkeypatch.setenv("ENGINE_CACHE", str(tmp_path / "cache"))
+    path = resolve_model("smollm2-135m")
+    folder = tmp_path / "cache" / "models" / "smollm2-135m"
+    assert path == str(folder)
+    assert sorted(p.name for p in folder.parent.iterdir()) == ["smollm2-135m"]  # no staging folder left
+    config = json.loads((folder / "config.json").read_text())
+    assert config["dtype"] == "bfloat16" and "quantization_config" not in config
+    with safe_open(folder / "model.safetensors", "pt") as weights:
+        assert len(list(weights.keys())) > 200
+        assert str(weights.get_tensor("model.norm.weight").dtype) == "torch.bfloat16"
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    rendered = tokenizer.apply_chat_template([{"role": "user", "content": "Hi"}], tokenize=False, add_generation_prompt=True)
+    assert rendered.endswith("<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n")
+    stamp = (folder / "model.safetensors").stat().st_mtime_ns
+    assert resolve_model("smollm2-135m") == path
+    assert (folder / "model.safetensors").stat().st_mtime_ns == stamp  # reused, not converted again

@@ -27,6 +27,7 @@ __all__ = [
     "extract_gsm8k_flexible",
     "extract_gsm8k_strict",
     "extract_number",
+    "extract_nli",
     "extract_valid_invalid",
     "extract_yes_no",
     "normalize_number",
@@ -54,6 +55,7 @@ _BARE_CHOICE_RE = re.compile(r"\(?([A-Z])\)?(?![\w])")
 _YES_NO_RE = re.compile(r"\b(yes|no)\b", re.IGNORECASE)
 _BOOL_RE = re.compile(r"\b(true|false)\b", re.IGNORECASE)
 _VALID_RE = re.compile(r"\b(valid|invalid)\b", re.IGNORECASE)
+_NLI_RE = re.compile(r"\b(entailment|contradiction|neutral)\b", re.IGNORECASE)
 
 # lm-evaluation-harness, lm_eval/tasks/gsm8k/gsm8k.yaml (EleutherAI):
 #   filter "strict-match":     regex_pattern "#### (\-?[0-9\.\,]+)", then take_first
@@ -255,6 +257,17 @@ def extract_valid_invalid(text: str | None) -> str | None:
     return _extract_word(text, _VALID_RE)
 
 
+def extract_nli(text: str | None) -> str | None:
+    """The NLI label (lowercase): after "the answer is" if present, else the last label word.
+
+    >>> extract_nli("The hypothesis follows. The answer is Entailment.")
+    'entailment'
+    >>> extract_nli("no label here") is None
+    True
+    """
+    return _extract_word(text, _NLI_RE)
+
+
 def extract_free_text(text: str | None) -> str | None:
     """Free-form answer: the "the answer is X" phrase if present, else the last non-empty line.
 
@@ -286,6 +299,7 @@ EXTRACTORS: dict[str, Callable[[str | None], str | None]] = {
     "free-text": extract_free_text,
     "answer-is": extract_answer_is,
     "valid-invalid": extract_valid_invalid,
+    "nli": extract_nli,
 }
 """Extractor by the name task files use for it."""
 

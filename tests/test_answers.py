@@ -214,8 +214,16 @@ def test_extractor_registry_names():
         "free-text",
         "answer-is",
         "valid-invalid",
+        "nli",
     }
     assert EXTRACTORS["gsm8k-strict"]("#### 9") == "9"
+
+
+def test_nli_label_prefers_the_stated_answer():
+    nli = EXTRACTORS["nli"]
+    assert nli("It is not a contradiction. The answer is neutral.") == "neutral"
+    assert nli("Entailment? No: this is a CONTRADICTION") == "contradiction"
+    assert nli("") is None and nli("maybe") is None
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ import sys
 
 from pydantic import ValidationError
 
-from engine.errors import EngineError
+from engine.errors import EngineError, first_problem
 
 EXAMPLES = """\
 quick start:
@@ -111,9 +111,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except ValidationError as exc:  # settings built from the command line
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        print(f"error: {where}: {first['msg'].removeprefix('Value error, ')}", file=sys.stderr)
+        where, problem = first_problem(exc)
+        print(f"error: {where}: {problem}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted: items already finished are kept in the run's samples.jsonl", file=sys.stderr)
@@ -140,14 +139,12 @@ def cmd_tasks(args) -> int:
 
 
 def _settings(args):
-    from pydantic import ValidationError
-
     from engine.sampling import SamplingSettings
 
     try:
         return SamplingSettings(max_tokens=args.max_tokens, temperature=args.temperature, n=args.n, seed=args.seed)
     except ValidationError as exc:
-        raise EngineError(exc.errors()[0]["msg"].removeprefix("Value error, ")) from None
+        raise EngineError(first_problem(exc)[1]) from None
 
 
 def cmd_generate(args) -> int:

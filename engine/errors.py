@@ -28,3 +28,12 @@ class TaskError(EngineError):
 
 class ChainError(EngineError):
     """A chain is wired wrongly (for example a step reads a value nothing produced)."""
+
+
+def first_problem(exc) -> tuple[str, str]:
+    """(where, what) of the first error in a pydantic ValidationError, worded for a one-line message."""
+    first = exc.errors()[0]
+    where = ".".join(str(part) for part in first["loc"])
+    if first["type"] == "extra_forbidden":
+        return where, "unknown key (check the spelling)"
+    return where, first["msg"].removeprefix("Value error, ")

@@ -14,7 +14,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from engine.errors import TaskError
+from engine.errors import TaskError, first_problem
 from engine.examples import Example
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -133,10 +133,8 @@ def load_spec(task: str) -> tuple[TaskSpec, Path]:
     try:
         return TaskSpec(**raw), path.parent
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "task"
-        problem = "unknown key (check the spelling)" if first["type"] == "extra_forbidden" else first["msg"]
-        raise TaskError(f"task file {path}: {where}: {problem}") from exc
+        where, problem = first_problem(exc)
+        raise TaskError(f"task file {path}: {where or 'task'}: {problem}") from exc
 
 
 def load_examples(spec: TaskSpec, base: Path, limit: int | None = None, depth: int | None = None,

@@ -86,19 +86,20 @@ def summarize(records: list[dict], spec) -> dict:
     steps = [s for r in records for s in r["steps"]]
     summary["prompt_tokens"] = sum(s["prompt_tokens"] for s in steps)
     summary["completion_tokens"] = sum(s["completion_tokens"] for s in steps)
+    def match(pred, gold):
+        return answers_match(pred, gold, _match_type(spec))
+
     if records and "samples" in records[0]:
         k = len(records[0]["samples"])
         if spec.answer_type != "sudoku":  # a verifier-scored task has no gold string to vote towards
-            summary[f"maj@{k}"] = maj_at_k([r["samples"] for r in records], [r["gold"] for r in records], k,
-                                           match=lambda p, g: answers_match(p, g, _match_type(spec)))
-        summary[f"pass@{k}"] = sum(pass_at_k(len(r["samples_correct"]), sum(r["samples_correct"]), k)
-                                   for r in records) / len(records)
-        summary["pass@1"] = sum(pass_at_k(len(r["samples_correct"]), sum(r["samples_correct"]), 1)
-                                for r in records) / len(records)
+            summary[f"maj@{k}"] = maj_at_k([r["samples"] for r in records], [r["gold"] for r in records], k, match)
+        for at in sorted({1, k}):  # unbiased estimates from the one pool of k samples per item
+            summary[f"pass@{at}"] = sum(pass_at_k(len(r["samples_correct"]), sum(r["samples_correct"]), at)
+                                        for r in records) / len(records)
     stepped = [r for r in records if "pred_steps" in r]
     if stepped:
         summary["per_step"] = per_step_accuracy([r["pred_steps"] for r in stepped], [r["gold_steps"] for r in stepped],
-                                                match=lambda p, g: answers_match(p, g, _match_type(spec)))
+                                                match)
     if spec.classes:
         summary["per_class"] = per_class_report([r["answer"] for r in records], [r["gold"] for r in records],
                                                 [c.lower() for c in spec.classes])

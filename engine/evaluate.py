@@ -13,6 +13,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
+from engine.environment import describe
 from engine.errors import EngineError
 from engine.scheduler import ExampleRun, run_all
 from engine.scoring import score_example, summarize
@@ -128,6 +129,7 @@ def run_eval(settings: EvalSettings, backend=None, progress: bool = True) -> dic
         wall_seconds=round(wall, 2), waves=waves["count"], backend_requests=waves["requests"],
         tokens_per_second=round(summary["completion_tokens"] / wall, 1) if wall > 0 else None,
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"), out=str(out),
+        environment=describe(getattr(backend, "dtype", None), scheduler="waves"),
     )
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     write_report(out, summary, scored)

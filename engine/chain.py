@@ -41,6 +41,8 @@ class Step:
     """
 
     kind = "model"
+    samples_natively = True
+    """A vote over this step asks the backend for n samples of one prompt (shared prefix)."""
 
     def __init__(self, name: str, template: str, sampling: SamplingSettings | None = None,
                  parse: Callable[[str], object] = _keep_text, output: str | None = None,
@@ -65,10 +67,12 @@ class Step:
             )
         return available | {self.output, f"{self.output}_text"}
 
-    def with_samples(self, k: int, temperature: float | None = None) -> "Step":
+    def with_samples(self, k: int, temperature: float | None = None, seed: int | None = None) -> "Step":
         update = {"n": k}
         if temperature is not None:
             update["temperature"] = temperature
+        if seed is not None:
+            update["seed"] = seed
         sampling = SamplingSettings(**{**self.sampling.model_dump(), **update})
         return Step(self.name, self.template, sampling, self.parse, self.output, self.template_dirs)
 
@@ -78,8 +82,8 @@ class Step:
         if sampling.seed is not None and run.seed_offset:
             sampling = sampling.model_copy(update={"seed": sampling.seed + run.seed_offset})
         if rendered.messages is not None:
-            return GenerationRequest(messages=rendered.messages, sampling=sampling)
-        return GenerationRequest(prompt=rendered.text, sampling=sampling)
+            return GenerationRequest(messages=rendered.messages, sampling=sampling, step=self.name)
+        return GenerationRequest(prompt=rendered.text, sampling=sampling, step=self.name)
 
     def run(self, run: ExampleRun):
         request = self.request(run)
@@ -201,14 +205,14 @@ class Vote:
 
     def run(self, run: ExampleRun):
         text_key = f"{self.inner.output}_text"
-        if isinstance(self.inner, Step):
+        if isinstance(self.inner, Step) and self.inner.samples_natively:
             values = yield from self.inner.with_samples(self.k, self.temperature).run(run)
             values = list(values) if self.k > 1 else [values]
             texts = run.state.get(text_key)
             texts = list(texts) if self.k > 1 else [texts]
         else:
             branches = [run.fork(b) for b in range(self.k)]
-            programs = [_sampled(self.inner, self.temperature).run(branch) for branch in branches]
+            programs = [sampled(self.inner, self.temperature).run(branch) for branch in branches]
             values = yield from gather(programs)
             texts = [branch.state.get(text_key) for branch in branches]
         run.state[f"{self.output}_text"] = texts
@@ -217,17 +221,18 @@ class Vote:
         return run.state[self.output]
 
 
-def _sampled(node, temperature: float):
-    """A copy of `node` whose model steps sample at `temperature` (so branches of a vote differ)."""
-    if isinstance(node, Step):
-        return node.with_samples(1, temperature)
+def sampled(node, temperature: float, seed: int | None = None):
+    """A copy of `node` whose model steps sample at `temperature` (so branches of a vote differ); with `seed`,
+    each example run's samples repeat (the run's seed_offset is added per branch)."""
+    if isinstance(node, Step):  # CalcStep too: its copy keeps the calculator
+        return node.with_samples(1, temperature, seed)
     if isinstance(node, Sequence):
-        return Sequence(*(_sampled(n, temperature) for n in node.nodes))
+        return Sequence(*(sampled(n, temperature, seed) for n in node.nodes))
     if isinstance(node, Decompose):
-        return Decompose(_sampled(node.plan, temperature), _sampled(node.solve, temperature), node.output,
+        return Decompose(sampled(node.plan, temperature, seed), sampled(node.solve, temperature, seed), node.output,
                          node.max_sub_questions)
     if isinstance(node, Loop):
-        return Loop(_sampled(node.body, temperature), node.until, node.max_iterations)
+        return Loop(sampled(node.body, temperature, seed), node.until, node.max_iterations)
     return node
 
 
@@ -237,16 +242,18 @@ class Compute:
     kind = "compute"
 
     def __init__(self, name: str, fn: Callable[[dict], object], reads: set[str], output: str | None = None,
-                 text_from: str | None = None):
+                 text_from: str | None = None, writes: set[str] = frozenset()):
         self.name, self.fn, self.read_names, self.output = name, fn, set(reads), output or name
         self.text_from = text_from
         """State key whose text this value was read from; copied to f"{output}_text" for the extractors."""
+        self.writes = set(writes)
+        """Other state keys `fn` sets, so that `check` knows later steps may read them."""
 
     def check(self, available: set[str]) -> set[str]:
         missing = sorted(self.read_names - available)
         if missing:
             raise ChainError(f"step {self.name!r} reads {', '.join(missing)}, which no earlier step produces: add a step that writes it")
-        return available | {self.output, f"{self.output}_text"}
+        return available | self.writes | {self.output, f"{self.output}_text"}
 
     def run(self, run: ExampleRun):
         start = time.perf_counter()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from pydantic import ValidationError
 
@@ -20,6 +21,8 @@ quick start:
   python -m engine eval --task bbh-navigate --strategy fewshot-cot --samples 5   # self-consistency, k=5
   python -m engine render --task gsm8k --strategy fewshot-cot --index 0          # the exact prompt text
   python -m engine compare runs/A runs/B                    # paired test on the same items
+  python -m engine finetune --task arithmetic --strategy stepwise --out runs/ft   # LoRA on gold chains
+  python -m engine eval --task arithmetic --strategy stepwise --depth 8 --model runs/ft/model
 """
 
 
@@ -53,8 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--backend", choices=choices, default=default_backend,
                        help="default auto: vllm when installed, else hf" if default_backend == "auto" else "default hf")
         p.add_argument("--dtype", choices=("auto", "float32", "bfloat16", "float16"), default="auto",
-                       help="weights dtype; auto = fp32 for hf on CPU, the checkpoint's bf16 for vllm. "
-                            "Use float32 on both for identical greedy text")
+                       help="weights dtype; auto = float32 on CPU (both backends: the same text on any machine), "
+                            "bf16 on GPU. bfloat16 on vLLM's CPU build is about 1.5x faster but its text "
+                            "depends on the processor and the batch")
 
     g = verbs.add_parser("generate", help="complete one prompt with a model")
     g.add_argument("prompt")
@@ -70,8 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--task", required=True)
     e.add_argument("--strategy", choices=STRATEGIES)
     model_options(e)
-    e.add_argument("--limit", type=_positive("--limit"), help="first N items (or N generated items)")
-    e.add_argument("--depth", type=_positive("--depth"), help="steps per item, for generated tasks")
+    e.add_argument("--limit", type=_positive("--limit"), help="first N items (or N synthetic items)")
+    e.add_argument("--depth", type=_positive("--depth"), help="steps per item, for synthetic tasks")
     e.add_argument("--samples", type=_positive("--samples"), default=1, help="k > 1: self-consistency with k samples")
     e.add_argument("--temperature", type=float, default=0.7, help="sampling temperature for --samples > 1")
     e.add_argument("--seed", type=int, default=0)
@@ -92,6 +96,35 @@ def build_parser() -> argparse.ArgumentParser:
     c = verbs.add_parser("compare", help="paired test of two runs on the same items (McNemar, bootstrap)")
     c.add_argument("run_a")
     c.add_argument("run_b")
+
+    f = verbs.add_parser("finetune", help="fine-tune the model on a strategy's chains; tests it before and after",
+                         epilog="example:\n  python -m engine finetune --task arithmetic --strategy stepwise "
+                                "--max-steps 300 --out runs/ft\n  python -m engine finetune --task arithmetic "
+                                "--strategy cot --source self --rounds 2 --depths 1 --out runs/star",
+                         formatter_class=argparse.RawDescriptionHelpFormatter)
+    f.add_argument("--task", required=True)
+    f.add_argument("--strategy", required=True, choices=STRATEGIES)
+    f.add_argument("--model", help="base model (default smollm2-135m)")
+    f.add_argument("--method", choices=("lora", "full"), default="lora")
+    f.add_argument("--source", choices=("gold", "self"), default="gold",
+                   help="gold: chains from the task's gold reasoning; self: the model's own correct chains (STaR)")
+    f.add_argument("--rounds", type=int, default=1, help="self-taught rounds (default 1)")
+    f.add_argument("--max-steps", type=int, default=300, help="optimizer steps per round (default 300)")
+    f.add_argument("--depths", default="1-4", help="depths of the training items (default 1-4)")
+    f.add_argument("--test-depths", default="1-4,6,8", help="depths tested before and after (default 1-4,6,8)")
+    f.add_argument("--test-items", type=int, default=200, help="held-out test items per depth (default 200)")
+    f.add_argument("--train-items", type=int, default=1000, help="training items per depth (default 1000)")
+    f.add_argument("--eval-every", type=int, default=50, help="steps between validation runs (default 50)")
+    f.add_argument("--learning-rate", type=float, help="default 1e-3 (lora) or 1e-4 (full)")
+    f.add_argument("--batch-size", type=int, default=8)
+    f.add_argument("--samples", type=int, default=4, help="self-taught: chains sampled per item (default 4)")
+    f.add_argument("--self-items", type=int, default=200, help="self-taught: items sampled per depth and round")
+    f.add_argument("--seed", type=int, default=0)
+    f.add_argument("--backend", choices=("auto",) + BACKENDS, default="auto",
+                   help="for sampling and the before/after test (default: vllm when installed)")
+    f.add_argument("--out", required=True, help="run folder: model/, round-N/, test/, summary.json")
+    f.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    f.add_argument("--wandb", action="store_true", help="also log to Weights & Biases (needs wandb installed)")
 
     d = verbs.add_parser("demo", help="the embedded demo: arithmetic at depths 1-4 with direct, cot, decompose")
     model_options(d, default_backend="auto")
@@ -120,11 +153,15 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def cmd_models(args) -> int:
-    from engine.models import DEFAULT_MODEL, KNOWN_MODELS, cache_dir
+    from engine.models import DEFAULT_MODEL, KNOWN_MODELS, adapter_base, cache_dir, known_adapters
 
     for name, known in KNOWN_MODELS.items():
         mark = " (default)" if name == DEFAULT_MODEL else ""
         print(f"{name}{mark}: {known.description}")
+    for name, folder in known_adapters().items():
+        about = json.loads((folder / "engine-adapter.json").read_text()) if (folder / "engine-adapter.json").exists() else {}
+        what = f", fine-tuned on {about['task']} {about['strategy']} chains" if about else ""
+        print(f"{name}: {adapter_base(folder)} + LoRA adapter{what} (engine/adapters/{name})")
     print(f"also: any local checkpoint directory or Hugging Face id; converted models are cached in {cache_dir()}")
     return 0
 
@@ -210,6 +247,18 @@ def cmd_compare(args) -> int:
     return 0
 
 
+def cmd_finetune(args) -> int:
+    from engine.finetune import FinetuneSettings, finetune
+
+    settings = FinetuneSettings(**{k: getattr(args, k) for k in FinetuneSettings.model_fields if hasattr(args, k)})
+    summary = finetune(settings, progress=lambda m: print(m, file=sys.stderr))
+    for depth, row in summary["test"].items():
+        print(f"depth {depth}: base {100 * row['base']:.1f}% -> fine-tuned {100 * row['tuned']:.1f}% "
+              f"(n={row['n']}, McNemar p = {row['mcnemar_p']:.3g})")
+    print(f"wrote {summary['model_dir']} (a --model for every verb) and {Path(settings.out) / 'summary.json'}")
+    return 0
+
+
 def cmd_demo(args) -> int:
     from engine.demo import run_demo
 
@@ -218,4 +267,4 @@ def cmd_demo(args) -> int:
 
 
 COMMANDS = {"models": cmd_models, "tasks": cmd_tasks, "generate": cmd_generate, "eval": cmd_eval,
-            "render": cmd_render, "compare": cmd_compare, "demo": cmd_demo}
+            "render": cmd_render, "compare": cmd_compare, "demo": cmd_demo, "finetune": cmd_finetune}

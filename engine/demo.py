@@ -1,4 +1,4 @@
-"""The embedded demo: generated multi-step arithmetic at depths 1-4, direct vs cot vs decompose, one model load."""
+"""The embedded demo: synthetic multi-step arithmetic at depths 1-4, direct vs cot vs decompose, one model load."""
 
 from __future__ import annotations
 

@@ -24,6 +24,11 @@ class GenerationRequest:
     prompt: str | None = None
     messages: tuple[tuple[str, str], ...] | None = None
     sampling: SamplingSettings = field(default_factory=SamplingSettings)
+    step: str | None = field(default=None, compare=False)
+    """Name of the chain step that asked (for records and tools); not part of the key: the model never sees it."""
+    continuation: str | None = None
+    """Text the model already wrote in its answer (a calculator may have added to it): the prompt the model
+    sees ends with it, after the chat template's assistant opening, and generation carries on from there."""
 
     def __post_init__(self):
         if (self.prompt is None) == (self.messages is None):
@@ -55,6 +60,8 @@ class GenerationRequest:
             "messages": [list(m) for m in self.messages] if self.messages is not None else None,
             "sampling": self.sampling.model_dump(mode="json"),
         }
+        if self.continuation:
+            payload["continuation"] = self.continuation
         blob = json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()
         return hashlib.sha256(blob).hexdigest()[:24]
 
@@ -69,6 +76,8 @@ class Completion:
     text: str
     completion_tokens: int
     finish_reason: str  # "stop" (EOS or a stop string) or "length" (hit max_tokens)
+    stop_string: str | None = None
+    """The stop string that ended this completion (not part of `text`); None at EOS or the token limit."""
 
 
 @dataclass(frozen=True)

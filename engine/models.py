@@ -53,13 +53,32 @@ def cache_dir() -> Path:
     return Path(root)
 
 
+ADAPTERS_DIR = Path(__file__).resolve().parent / "adapters"
+
+
+def known_adapters() -> dict[str, Path]:
+    """Adapters shipped with the engine (base + LoRA adapter), by name: engine/adapters/NAME/."""
+    if not ADAPTERS_DIR.is_dir():
+        return {}
+    return {p.name: p for p in sorted(ADAPTERS_DIR.iterdir()) if (p / "adapter_config.json").exists()}
+
+
 def resolve_model(model: str | None, progress=None) -> str:
-    """Turn a model argument into something `from_pretrained` and `vllm.LLM` accept (a directory or hub id)."""
+    """Turn a model argument into something `from_pretrained` and `vllm.LLM` accept (a directory or hub id).
+
+    A LoRA adapter folder (or a shipped adapter's name) becomes its base model with the adapter merged in,
+    cached under the engine's cache by the adapter's hash, so `hf` and `vllm` load it like any checkpoint.
+    """
     model = model or DEFAULT_MODEL
     if model in KNOWN_MODELS:
         return str(ensure_converted(KNOWN_MODELS[model], progress=progress))
+    adapters = known_adapters()
+    if model in adapters:
+        return str(merged_adapter(adapters[model], progress=progress))
     path = Path(model).expanduser()
     if path.exists():
+        if (path / "adapter_config.json").exists():
+            return str(merged_adapter(path, progress=progress))
         check_checkpoint_dir(path)
         return str(path.resolve())
     if _looks_like_hub_id(model):
@@ -87,6 +106,72 @@ def check_checkpoint_dir(path: Path) -> None:
             f"checkpoint directory {path} has no weights (*.safetensors or pytorch_model*.bin): "
             "copy the weight files there or pass another folder"
         )
+
+
+def check_tokenizer(path: str) -> None:
+    """A local checkpoint must carry its tokenizer (training and chat rendering both need it)."""
+    folder = Path(path)
+    if folder.is_dir() and not any((folder / name).exists() for name in ("tokenizer.json", "tokenizer_config.json",
+                                                                         "tokenizer.model")):
+        raise ModelError(f"model folder {folder} has no tokenizer (tokenizer.json, tokenizer_config.json): copy the "
+                         "base model's tokenizer files into it")
+
+
+def adapter_base(adapter: Path) -> str:
+    """The base model an adapter was trained on, as the engine names it."""
+    try:
+        config = json.loads((adapter / "adapter_config.json").read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ModelError(f"adapter {adapter} has an unreadable adapter_config.json ({exc}): retrain or recopy it") from None
+    base = config.get("base_model_name_or_path")
+    if not base:
+        raise ModelError(f"adapter {adapter} does not name its base model: set base_model_name_or_path in adapter_config.json")
+    return base
+
+
+def merged_adapter(adapter: Path, progress=None) -> Path:
+    """Base + adapter merged into a full fp32 checkpoint, once per adapter content (hash), atomically."""
+    import hashlib
+    import shutil
+    import tempfile
+
+    digest = hashlib.sha256()
+    for name in ("adapter_config.json", "adapter_model.safetensors", "adapter_model.bin"):
+        if (adapter / name).exists():
+            digest.update((adapter / name).read_bytes())
+    target = cache_dir() / "merged" / f"{adapter.resolve().name}-{digest.hexdigest()[:16]}"
+    if (target / "engine-merged.json").exists():
+        return target
+    base = adapter_base(adapter)
+    base_dir = resolve_model(base, progress=progress)
+    say = progress or (lambda message: None)
+    say(f"merging adapter {adapter} into {base} (once, cached at {target})")
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
+
+    model = AutoModelForCausalLM.from_pretrained(base_dir, dtype=torch.float32)
+    try:
+        model = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
+    except (ValueError, RuntimeError, KeyError) as exc:
+        raise ModelError(f"adapter {adapter} does not fit its base model {base} ({str(exc).splitlines()[0][:120]}): "
+                         "pass the base it was trained on") from None
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=target.name + ".", dir=target.parent))
+    staging.chmod(0o755)
+    try:
+        model.save_pretrained(staging, safe_serialization=True)
+        AutoTokenizer.from_pretrained(base_dir).save_pretrained(staging)
+        GenerationConfig.from_pretrained(base_dir).save_pretrained(staging)
+        (staging / "engine-merged.json").write_text(json.dumps({"adapter": str(adapter), "base": base}, indent=2))
+        try:
+            staging.rename(target)
+        except OSError:  # another process merged the same adapter first: use theirs
+            if not (target / "engine-merged.json").exists():
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
 
 
 def find_gguf(known: KnownModel) -> Path:

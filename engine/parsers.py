@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from engine.answers import EXTRACTORS, answers_match
-from engine.generated.sudoku import parse_grid
+from engine.synthetic.sudoku import parse_grid
 
 PARSERS: dict[str, Callable[[str | None], str | None]] = {
     **EXTRACTORS,
@@ -16,7 +16,7 @@ PARSERS: dict[str, Callable[[str | None], str | None]] = {
 def is_correct(pred: str | None, example, answer_type: str) -> bool:
     """Score one prediction: rules for sudoku, the gold label for everything else."""
     if answer_type == "sudoku":
-        from engine.generated.sudoku import verify
+        from engine.synthetic.sudoku import verify
 
         return verify(example.fields["grid"], pred)
     return answers_match(pred, example.gold, "free-text" if answer_type == "nli" else answer_type)

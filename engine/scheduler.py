@@ -35,6 +35,8 @@ class StepRecord:
     request_key: str | None = None
     error: str | None = None
     branch: int | None = None
+    tool_calls: list[dict] = field(default_factory=list)
+    """Calculations a calculator step made inside this step ({"expression", "value"})."""
 
 
 @dataclass

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import re
 
+from engine.calc_step import CalcStep
 from engine.chain import Compute, Decompose, Program, Sequence, Step, Vote
 from engine.errors import EngineError
 from engine.parsers import PARSERS
 from engine.sampling import SamplingSettings
+from engine.stepwise import build_stepwise
 from engine.tasks import STRATEGIES, TaskSpec
 
 ANSWER_HINTS = {
@@ -75,6 +77,10 @@ def build_chain(strategy: str, spec: TaskSpec, samples: int = 1, temperature: fl
             ),
             Compute("answer", lambda state: parse(state.get("solve_text")), reads={"last_answer"}, text_from="solve_text"),
         )
+    elif strategy == "calc":
+        chain = CalcStep("answer", "calc/solve.jinja", SamplingSettings(max_tokens=tokens(384)), parse)
+    elif strategy == "stepwise":
+        chain = build_stepwise(parse, max_tokens)
     else:  # pal
         chain = Sequence(
             Step("program", "pal/program.jinja", SamplingSettings(max_tokens=tokens(320))),
@@ -94,7 +100,10 @@ def initial_state(example, spec: TaskSpec, exemplars: list[dict]) -> dict:
         "instruction": spec.instruction,
         "answer_hint": spec.answer_hint or ANSWER_HINTS[spec.answer_type],
         "exemplars": exemplars,
+        "hint": "",
     }
 
 
-STATE_KEYS = {"question", "instruction", "answer_hint", "exemplars"}
+STATE_KEYS = {"question", "instruction", "answer_hint", "exemplars", "hint"}
+"""What every chain may read besides the item's own fields. `hint` is empty except in self-taught rounds, which
+show the gold answer to items the model could not solve (STaR's rationalization), then train without it."""

@@ -20,7 +20,7 @@ from engine.examples import Example
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 TASKS_DIR = PROJECT_ROOT / "tasks"
 ANSWER_TYPES = ("number", "choice", "yes-no", "bool", "free-text", "nli", "sudoku")
-STRATEGIES = ("direct", "cot", "fewshot-cot", "decompose", "pal", "sc")
+STRATEGIES = ("direct", "cot", "fewshot-cot", "decompose", "pal", "sc", "calc", "stepwise")
 
 
 class Strict(BaseModel):
@@ -38,9 +38,9 @@ class Source(Strict):
     path: str | None = None
     """Data file; `{data}` stands for the shared data folder."""
     generator: str | None = None
-    """A generated task (arithmetic, shuffled-objects, last-letters, sudoku), deterministic from a seed."""
+    """A synthetic task (arithmetic, shuffled-objects, last-letters, sudoku), deterministic from a seed."""
     depth: int = 3
-    """Number of reasoning steps for generated tasks (overridden by --depth)."""
+    """Number of reasoning steps for synthetic tasks (overridden by --depth)."""
     count: int = 100
     """How many items a generator makes (--limit caps it)."""
     hf: dict | None = None
@@ -87,6 +87,10 @@ class TaskSpec(Strict):
     """One line shown before the question in every strategy (e.g. "Answer with the letter of the option.")."""
     answer_hint: str = ""
     """How the final answer should look, e.g. "a number" or "one of (A)-(E)"."""
+    train: Source | None = None
+    """Training split for `finetune` (a data file); the evaluation items in `source` are never trained on."""
+    reasoning_field: str | None = None
+    """Field of the train split holding a worked solution (gold reasoning), read only to write gold chains."""
 
     @model_validator(mode="after")
     def _names_known(self):
@@ -144,7 +148,7 @@ def load_examples(spec: TaskSpec, base: Path, limit: int | None = None, depth: i
 
     source = spec.source
     if source.generator and not data_path:
-        from engine.generated import GENERATORS
+        from engine.synthetic import GENERATORS
 
         if source.generator not in GENERATORS:
             raise TaskError(f"unknown generator {source.generator!r}: use one of {', '.join(GENERATORS)}")

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from engine.backends import close_backend, load_backend
-from engine.generated import arithmetic
+from engine.synthetic import arithmetic
 from engine.generation import GenerationRequest
 from engine.sampling import SamplingSettings
 

@@ -20,7 +20,7 @@ def test_sampling_translations_are_pure():
 
 
 def test_cut_at_stop_takes_the_earliest():
-    assert cut_at_stop("a\nQ: b ### c", ("###", "\nQ:")) == ("a", True)
+    assert cut_at_stop("a\nQ: b ### c", ("###", "\nQ:")) == ("a", "\nQ:")
 
 
 def test_chat_rendering_uses_the_models_template(tiny_hf):

@@ -8,7 +8,7 @@ from engine.answers import extract_number
 from engine.backends import ScriptedBackend
 from engine.chain import Calculator, Compute, Decompose, Loop, Sequence, Step, Vote
 from engine.errors import ChainError
-from engine.generated import arithmetic
+from engine.synthetic import arithmetic
 from engine.sampling import SamplingSettings
 from engine.scheduler import ExampleRun, run_all
 

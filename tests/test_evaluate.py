@@ -7,7 +7,7 @@ import pytest
 from engine.backends import ScriptedBackend
 from engine.errors import EngineError
 from engine.evaluate import EvalSettings, run_eval
-from engine.generated import arithmetic
+from engine.synthetic import arithmetic
 
 
 def gold_answers(depth=2, count=10, seed=0):
@@ -44,6 +44,7 @@ def test_run_writes_summary_samples_and_report(tmp_path):
         assert key in summary
     on_disk = json.loads((out / "summary.json").read_text())
     assert on_disk["accuracy"] == 0.6
+    assert on_disk["environment"]["scheduler"] == "waves" and "torch" in on_disk["environment"]["packages"]
     lines = [json.loads(l) for l in (out / "samples.jsonl").read_text().splitlines()]
     assert len(lines) == 10 and [l["gold"] for l in lines] == answers
     first = lines[0]
@@ -142,7 +143,7 @@ def test_gsm8k_reports_strict_and_flexible_side_by_side(shared_data):
 
 
 def test_sudoku_is_scored_by_the_rules():
-    from engine.generated import sudoku
+    from engine.synthetic import sudoku
 
     (item,) = sudoku.generate(1, 4, 0)
     solution = "\n".join(item.gold[i:i + 4] for i in range(0, 16, 4))

@@ -135,3 +135,20 @@ def test_gguf_conversion_from_scratch(tmp_path, monkeypatch, default_model_dir):
     stamp = (folder / "model.safetensors").stat().st_mtime_ns
     assert resolve_model("smollm2-135m") == path
     assert (folder / "model.safetensors").stat().st_mtime_ns == stamp  # reused, not converted again
+
+
+@pytest.mark.vllm
+def test_answers_do_not_depend_on_what_else_is_in_the_batch(real_vllm, tmp_path):
+    """64 items alone, then the same 64 inside a run of 128: every step's text must be identical (fp32)."""
+
+    def texts(limit, name):
+        run_eval(EvalSettings(task="arithmetic", strategy="cot", depth=2, limit=limit, max_tokens=48,
+                              out=str(tmp_path / name)), backend=real_vllm, progress=False)
+        records = [json.loads(line) for line in (tmp_path / name / "samples.jsonl").read_text().splitlines()]
+        return {r["id"]: (r["answer"], [s["outputs"] for s in r["steps"]]) for r in records}
+
+    alone, inside = texts(64, "alone"), texts(128, "inside")
+    assert len(alone) == 64 and len(inside) == 128
+    differing = [key for key in alone if alone[key] != inside[key]]
+    assert not differing, f"{len(differing)} of 64 items changed with the batch, e.g. {differing[0]}"
+    assert len({outputs[0][0] for _, outputs in alone.values()}) > 32  # real, varied model text

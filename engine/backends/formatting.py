@@ -12,7 +12,12 @@ from engine.sampling import SamplingSettings
 
 
 def prompt_text(request: GenerationRequest, tokenizer) -> str:
-    """The exact text the model sees: the prompt itself, or the messages through the chat template."""
+    """The exact text the model sees: the prompt itself, or the messages through the chat template, then any
+    continuation of the model's own answer."""
+    return _opening(request, tokenizer) + (request.continuation or "")
+
+
+def _opening(request: GenerationRequest, tokenizer) -> str:
     if request.prompt is not None:
         return request.prompt
     if not getattr(tokenizer, "chat_template", None):
@@ -24,9 +29,15 @@ def prompt_text(request: GenerationRequest, tokenizer) -> str:
 
 
 def prompt_token_ids(request: GenerationRequest, tokenizer) -> list[int]:
-    """Token ids of `prompt_text`; a chat template already writes its special tokens, so none are added."""
-    text = prompt_text(request, tokenizer)
-    return tokenizer(text, add_special_tokens=request.prompt is not None)["input_ids"]
+    """Token ids of `prompt_text`; a chat template already writes its special tokens, so none are added.
+
+    A continuation is tokenized on its own and appended, as fine-tuning tokenizes a prompt and its answer, so
+    that text the model wrote reaches it as the same tokens at training and at generation.
+    """
+    ids = tokenizer(_opening(request, tokenizer), add_special_tokens=request.prompt is not None)["input_ids"]
+    if request.continuation:
+        ids = ids + tokenizer(request.continuation, add_special_tokens=False)["input_ids"]
+    return ids
 
 
 def vllm_sampling_kwargs(settings: SamplingSettings) -> dict:
@@ -53,18 +64,19 @@ def hf_generate_kwargs(settings: SamplingSettings) -> dict:
     return kwargs
 
 
-def cut_at_stop(text: str, stops: tuple[str, ...]) -> tuple[str, bool]:
-    """Cut `text` before the earliest stop string; say whether one was found.
+def cut_at_stop(text: str, stops: tuple[str, ...]) -> tuple[str, str | None]:
+    """Cut `text` before the earliest stop string; return it and the stop string found (None if none).
 
     >>> cut_at_stop("4\\nQuestion: next", ("Question:",))
-    ('4\\n', True)
+    ('4\\n', 'Question:')
     >>> cut_at_stop("no stop here", ("###",))
-    ('no stop here', False)
+    ('no stop here', None)
     """
-    positions = [i for i in (text.find(s) for s in stops) if i >= 0]
-    if not positions:
-        return text, False
-    return text[: min(positions)], True
+    found = [(i, s) for s in stops if (i := text.find(s)) >= 0]
+    if not found:
+        return text, None
+    position, stop = min(found)
+    return text[:position], stop
 
 
 def batches(indices: list[int], size: int) -> list[list[int]]:

@@ -42,6 +42,17 @@ class HFBackend:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.dtype = str(torch_dtype).removeprefix("torch.")
 
+    @classmethod
+    def from_loaded(cls, lm, tokenizer, batch_size: int = 32) -> "HFBackend":
+        """A backend over a model already in memory (fine-tuning validates the model it is training)."""
+        backend = cls.__new__(cls)
+        backend.model, backend.lm, backend.tokenizer, backend.batch_size = "in-training", lm, tokenizer, batch_size
+        backend.device = str(next(lm.parameters()).device)
+        backend.dtype = str(next(lm.parameters()).dtype).removeprefix("torch.")
+        if tokenizer.pad_token_id is None:  # batches are padded on the left by hand, whatever padding_side says
+            tokenizer.pad_token = tokenizer.eos_token
+        return backend
+
     def generate(self, requests: list[GenerationRequest]) -> list[GenerationResult]:
         groups: dict = defaultdict(list)
         for index, request in enumerate(requests):
@@ -100,9 +111,10 @@ class HFBackend:
                 break
             kept.append(token)
         text = self.tokenizer.decode(kept, skip_special_tokens=True)
-        text, hit_stop = cut_at_stop(text, sampling.stop)
-        finish = "stop" if hit_eos or hit_stop else "length"
-        return Completion(text=text, completion_tokens=len(kept) + (1 if hit_eos else 0), finish_reason=finish)
+        text, stop_string = cut_at_stop(text, sampling.stop)
+        finish = "stop" if hit_eos or stop_string else "length"
+        return Completion(text=text, completion_tokens=len(kept) + (1 if hit_eos else 0), finish_reason=finish,
+                          stop_string=stop_string)
 
 
 def _eos_ids(lm, tokenizer) -> set[int]:

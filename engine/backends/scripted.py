@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 
+from engine.backends.formatting import cut_at_stop
 from engine.errors import EngineError
 from engine.generation import Completion, GenerationRequest, GenerationResult
 
@@ -39,7 +40,11 @@ class ScriptedBackend:
                 raise EngineError("the scripted backend ran out of completions: add more to its script")
         texts = texts[: request.sampling.n]
         prompt = request.prompt if request.prompt is not None else "\n".join(c for _, c in request.messages)
-        completions = tuple(
-            Completion(text=t, completion_tokens=len(t.split()), finish_reason="stop") for t in texts
-        )
+        prompt += request.continuation or ""
+        completions = []
+        for text in texts:  # stop strings apply as on a real backend, so tool loops can be tested here
+            text, stop_string = cut_at_stop(text, request.sampling.stop)
+            completions.append(Completion(text=text, completion_tokens=len(text.split()), finish_reason="stop",
+                                          stop_string=stop_string))
+        completions = tuple(completions)
         return GenerationResult(request.key, prompt, len(prompt.split()), completions)

@@ -1,4 +1,4 @@
-"""Generated multi-step tasks: the project's embedded default data.
+"""Synthetic multi-step tasks (made by code, not by a model): the project's embedded default data.
 
 Each module makes items deterministically from a seed, with a `depth` that sets how many steps an item needs and
 gold intermediate steps, so one can watch a small model's accuracy fall as the number of steps grows. Every
@@ -22,7 +22,7 @@ def check_args(count: object, depth: object, seed: object, max_depth: int) -> No
 
 
 # the modules import check_args from here, so they come after it
-from engine.generated import arithmetic, last_letters, shuffled_objects, sudoku  # noqa: E402
+from engine.synthetic import arithmetic, last_letters, shuffled_objects, sudoku  # noqa: E402
 
 GENERATORS = {
     "arithmetic": arithmetic,

@@ -28,7 +28,7 @@ import re
 
 from engine.errors import EngineError
 from engine.examples import Example
-from engine.generated import check_args
+from engine.synthetic import check_args
 
 ANSWER_TYPE = "free-text"
 DEFAULT_DEPTHS = (2, 4, 6, 8, 10, 12)

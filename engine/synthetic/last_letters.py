@@ -18,7 +18,7 @@ from __future__ import annotations
 import random
 
 from engine.examples import Example
-from engine.generated import check_args
+from engine.synthetic import check_args
 
 ANSWER_TYPE = "free-text"
 DEFAULT_DEPTHS = (1, 2, 3, 4, 6, 8)

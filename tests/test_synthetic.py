@@ -9,7 +9,7 @@ import pytest
 
 from engine.errors import EngineError
 from engine.examples import Example
-from engine.generated import GENERATORS, arithmetic, last_letters, shuffled_objects, sudoku
+from engine.synthetic import GENERATORS, arithmetic, last_letters, shuffled_objects, sudoku
 
 PREFIXES = {"arithmetic": "arith", "shuffled-objects": "shuffle", "last-letters": "letters", "sudoku": "sudoku"}
 
@@ -272,7 +272,7 @@ def test_parse_grid_finds_nothing(text):
     assert sudoku.parse_grid(text) is None
 
 
-def test_generated_text_is_plain():
+def test_synthetic_text_is_plain():
     for module in GENERATORS.values():
         for item in module.generate(5, 2):
             assert not re.search(r"[^\x20-\x7e\n]", item.question)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import random
 
 from engine.examples import Example
-from engine.generated import check_args
+from engine.synthetic import check_args
 
 ANSWER_TYPE = "number"
 DEFAULT_DEPTHS = (1, 2, 3, 4, 6, 8)

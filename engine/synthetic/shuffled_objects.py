@@ -27,7 +27,7 @@ import random
 
 from engine.errors import EngineError
 from engine.examples import Example
-from engine.generated import check_args
+from engine.synthetic import check_args
 
 ANSWER_TYPE = "free-text"
 DEFAULT_DEPTHS = (1, 2, 3, 5, 7)

@@ -1,0 +1,230 @@
+"""`finetune(settings) -> summary`: training data from chains, training rounds, and the before/after test.
+
+DIR gets: `model/` (a LoRA adapter or a full checkpoint: a valid `--model` everywhere), `round-N/` (checkpoints,
+training log, TensorBoard events, for self-taught rounds the kept chains), `test/` (evaluation runs of the base
+and the fine-tuned model on the same held-out items) and `summary.json` (accuracy before and after per depth,
+the paired test, compute used, the exact command and seed).
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from engine.errors import EngineError
+from engine.finetune.settings import FinetuneSettings
+
+RUN_FILE = "finetune-run.json"
+
+
+def claim_folder(out: Path, settings: FinetuneSettings) -> None:
+    """Refuse a folder that holds another run; with --resume, require that it holds this one."""
+    record = out / RUN_FILE
+    mine = settings.model_dump(exclude={"resume"})
+    if record.exists():
+        theirs = json.loads(record.read_text())
+        if theirs != mine:
+            changed = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
+            listed = ", ".join(changed[:4]) + (f" and {len(changed) - 4} more" if len(changed) > 4 else "")
+            raise EngineError(f"{out} holds a different fine-tuning run (it differs in {listed}): "
+                              "pass another --out, or the same settings with --resume")
+        if not settings.resume:
+            raise EngineError(f"{out} already holds this fine-tuning run: pass --resume to continue it, or another --out")
+    elif out.exists() and any(out.iterdir()):
+        raise EngineError(f"{out} is not empty and holds no fine-tuning run: pass an empty or new --out folder")
+    out.mkdir(parents=True, exist_ok=True)
+    record.write_text(json.dumps(mine, indent=2))
+
+
+def finetune(settings: FinetuneSettings | None = None, progress=print, **options) -> dict:
+    """Fine-tune, test before and after, and return the summary (also written to DIR/summary.json)."""
+    from engine.finetune.data import build_splits
+    from engine.finetune.traces import gold_pairs
+    from engine.models import DEFAULT_MODEL, check_tokenizer, resolve_model
+    from engine.strategies import STATE_KEYS, build_chain, initial_state
+    from engine.tasks import load_spec
+
+    settings = settings or FinetuneSettings(**options)
+    started = time.perf_counter()
+    spec, base = load_spec(settings.task)
+    chain = build_chain(settings.strategy, spec)
+    splits = build_splits(settings, spec, base)
+    chain.check(set(STATE_KEYS) | set(splits.train[0].fields))
+    base_dir = resolve_model(settings.model, progress=progress)
+    check_tokenizer(base_dir)
+    out = Path(settings.out)
+    if settings.eval_every > settings.max_steps:
+        settings = settings.model_copy(update={"eval_every": settings.max_steps})
+    states = lambda items: [initial_state(e, spec, []) for e in items]  # noqa: E731
+    validate = _validator(chain, splits.validation, states(splits.validation), spec)
+    rounds = []
+    if settings.source == "gold":
+        from transformers import AutoTokenizer
+
+        from engine.finetune.train import load_for_training
+
+        # the gold chains first: a task without gold reasoning fails here, before any model loads
+        pairs = gold_pairs(chain, settings.strategy, splits.train, states(splits.train),
+                           AutoTokenizer.from_pretrained(base_dir))
+        progress(f"{len(pairs)} training pairs from {len(splits.train)} gold chains ({settings.strategy})")
+        claim_folder(out, settings)
+        model, tokenizer = load_for_training(base_dir, settings.method, settings.lora_r, settings.seed)
+        rounds.append(_train(model, tokenizer, pairs, validate, settings, out / "round-1", settings.resume))
+        rounds[-1]["pairs"] = len(pairs)
+    else:
+        claim_folder(out, settings)
+        rounds = _self_taught(chain, splits, spec, states, validate, settings, base_dir, out, progress)
+    final = rounds[-1].pop("model")
+    for record in rounds:
+        record.pop("model", None)
+    _save(final, settings, base_dir, out / "model", settings.model or DEFAULT_MODEL)
+    progress(f"saved the fine-tuned {'adapter' if settings.method == 'lora' else 'model'} to {out / 'model'}")
+    test = before_after(settings, spec, base_dir, out, progress)
+    summary = {
+        "task": spec.name, "strategy": settings.strategy, "base_model": settings.model or DEFAULT_MODEL,
+        "method": settings.method, "source": settings.source, "model_dir": str(out / "model"),
+        "data": {"train_items": len(splits.train), "validation_items": len(splits.validation),
+                 "test_items": {str(d): len(v) for d, v in splits.test.items()},
+                 "skipped_overlapping": splits.skipped_overlapping, "overlap": splits.overlap},
+        "rounds": rounds, "test": test,
+        "compute": {"steps": sum(r["steps"] for r in rounds), "tokens_seen": sum(r["tokens_seen"] for r in rounds),
+                    "train_seconds": round(sum(r["train_seconds"] for r in rounds), 1),
+                    "wall_seconds": round(time.perf_counter() - started, 1)},
+        "settings": settings.model_dump(), "seed": settings.seed,
+        "command": "python -m engine " + shlex.join(sys.argv[1:]) if sys.argv[0].endswith("engine") else None,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+def _validator(chain, examples, states, spec):
+    """Validation accuracy of the model in training: the chain through the engine's scheduler, on hf."""
+    from engine.backends.hf import HFBackend
+    from engine.parsers import is_correct
+    from engine.scheduler import ExampleRun, run_all
+
+    def validate(model, tokenizer) -> float:
+        backend = HFBackend.from_loaded(model, tokenizer)
+        runs = run_all(chain, [ExampleRun(dict(s)) for s in states], backend)
+        right = [is_correct(r.state.get("answer"), e, spec.answer_type) for r, e in zip(runs, examples)]
+        return sum(right) / len(right) if right else 0.0
+
+    return validate
+
+
+def _train(model, tokenizer, pairs, validate, settings, folder: Path, resume: bool) -> dict:
+    from engine.finetune.train import tokenize_pairs, train_round
+
+    if not pairs:
+        raise EngineError("no training pairs: the chain made no model calls for these items")
+    folder.mkdir(parents=True, exist_ok=True)
+    return train_round(model, tokenizer, tokenize_pairs(pairs, tokenizer), validate, settings, folder, resume)
+
+
+def _self_taught(chain, splits, spec, states, validate, settings, base_dir, out, progress) -> list[dict]:
+    """STaR: sample with the current model, keep correct chains, retrain from the base on all kept so far."""
+    from engine.backends import close_backend, load_backend
+    from engine.finetune.selftaught import self_taught_pairs
+    from engine.finetune.train import load_for_training
+
+    items = _per_depth(splits.train, settings.self_items)
+    rounds, pairs, current = [], [], base_dir
+    for number in range(1, settings.rounds + 1):
+        backend = load_backend(_backend_name(settings), current, progress=progress)
+        try:
+            found = self_taught_pairs(chain, items, states(items), spec, backend, settings.samples,
+                                      settings.temperature, settings.seed + 1000 * number)
+        finally:
+            close_backend(backend)
+        progress(f"round {number}: {found.solved} of {found.items} items solved, {found.rationalized} more with "
+                 f"the answer as a hint; {found.kept_chains} chains kept of {found.sampled_chains} sampled")
+        if not found.pairs:
+            if not rounds:
+                raise EngineError(f"self-taught round {number} found no correct chain in {found.sampled_chains} samples "
+                                  f"(even with the answer as a hint): start from --source gold or easier --depths")
+            progress(f"round {number} found no correct chain: stopping, the model of round {number - 1} is kept")
+            break
+        pairs.extend(found.pairs)
+        model, tokenizer = load_for_training(base_dir, settings.method, settings.lora_r, settings.seed)
+        folder = out / f"round-{number}"
+        record = _train(model, tokenizer, pairs, validate, settings, folder, settings.resume)
+        record.update(round=number, items=found.items, solved=found.solved, rationalized=found.rationalized,
+                      kept_chains=found.kept_chains, sampled_chains=found.sampled_chains, pairs=len(pairs))
+        rounds.append(record)
+        if number < settings.rounds:  # the next round samples from this round's model
+            current = str(folder / "merged")
+            _save(record["model"], settings, base_dir, Path(current), base_dir, merged=True)
+    return rounds
+
+
+def _per_depth(examples, count: int) -> list:
+    by_depth: dict[int, list] = {}
+    for example in examples:
+        by_depth.setdefault(len(example.gold_steps or ()), []).append(example)
+    return [e for group in by_depth.values() for e in group[:count]]
+
+
+def _backend_name(settings) -> str:
+    from engine.backends.vllm import vllm_available
+
+    return settings.backend if settings.backend != "auto" else ("vllm" if vllm_available() else "hf")
+
+
+def _save(model, settings, base_dir: str, target: Path, base_name: str, merged: bool = False) -> None:
+    """An adapter (LoRA) or a full checkpoint, with the base's tokenizer and generation config beside it."""
+    from transformers import AutoTokenizer, GenerationConfig
+
+    target.mkdir(parents=True, exist_ok=True)
+    if settings.method == "lora" and not merged:
+        model.peft_config["default"].base_model_name_or_path = base_name
+        model.save_pretrained(target)
+        (target / "engine-adapter.json").write_text(json.dumps(
+            {"base": base_name, "task": settings.task, "strategy": settings.strategy}, indent=2))
+        return
+    if settings.method == "lora":
+        model = model.merge_and_unload()
+    model.save_pretrained(target, safe_serialization=True)
+    AutoTokenizer.from_pretrained(base_dir).save_pretrained(target)
+    GenerationConfig.from_pretrained(base_dir).save_pretrained(target)
+
+
+def before_after(settings, spec, base_dir: str, out: Path, progress) -> dict:
+    """The base and the fine-tuned model on the same held-out test items, each depth with its paired test."""
+    from engine.backends import close_backend, load_backend
+    from engine.evaluate import EvalSettings, run_eval
+    from engine.finetune.settings import parse_depths
+    from engine.stats import compare_runs
+
+    depths = parse_depths(settings.test_depths) if spec.source.generator else [None]
+    name = _backend_name(settings)
+    correct: dict[str, dict] = {}
+    for label, model in (("base", base_dir), ("tuned", str(out / "model"))):
+        backend = load_backend(name, model, progress=progress)
+        try:
+            for depth in depths:
+                folder = out / "test" / label / (f"d{depth}" if depth else "all")
+                if (folder / "summary.json").exists():  # a resumed run keeps finished test runs
+                    import shutil
+
+                    shutil.rmtree(folder)
+                run_eval(EvalSettings(task=settings.task, strategy=settings.strategy, depth=depth,
+                                      limit=settings.test_items, model=model, backend=name, out=str(folder)),
+                         backend=backend, progress=False)
+                records = [json.loads(line) for line in (folder / "samples.jsonl").read_text().splitlines()]
+                correct.setdefault(str(depth or "all"), {})[label] = [bool(r["correct"]) for r in records]
+        finally:
+            close_backend(backend)
+    table = {}
+    for depth, pair in correct.items():
+        result = compare_runs(pair["base"], pair["tuned"])
+        table[depth] = {"n": len(pair["base"]), "base": result["accuracy_a"], "tuned": result["accuracy_b"],
+                        "mcnemar_p": result["mcnemar"]["p_value"], "bootstrap": result["bootstrap"],
+                        "verdict": result["verdict"]}
+        progress(f"depth {depth}: base {100 * result['accuracy_a']:.1f}% -> tuned {100 * result['accuracy_b']:.1f}% "
+                 f"(McNemar p = {result['mcnemar']['p_value']:.3g})")
+    return table

@@ -1,0 +1,105 @@
+"""What a fine-tuning run is: one validated settings object (what `python -m engine finetune` takes)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, field_validator
+
+from engine.errors import EngineError
+
+
+def parse_depths(text: str) -> list[int]:
+    """ "1-4" -> [1, 2, 3, 4]; "1-4,6,8" -> [1, 2, 3, 4, 6, 8].
+
+    >>> parse_depths("1-3,6")
+    [1, 2, 3, 6]
+    """
+    depths: set[int] = set()
+    for part in str(text).split(","):
+        part = part.strip()
+        try:
+            if "-" in part:
+                low, high = (int(x) for x in part.split("-", 1))
+                if low > high:
+                    raise ValueError
+                depths.update(range(low, high + 1))
+            elif part:
+                depths.add(int(part))
+        except ValueError:
+            raise EngineError(f"depths must look like 1-4 or 1-4,6,8, got {text!r}") from None
+    if not depths or min(depths) < 1:
+        raise EngineError(f"depths must be whole numbers of at least 1, got {text!r}")
+    return sorted(depths)
+
+
+class FinetuneSettings(BaseModel):
+    """Everything that defines a fine-tuning run; the same settings and seed give the same training data."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    task: str
+    strategy: str
+    """Whose chain is learned: each model step of it becomes a training example (its exact prompt, gold output)."""
+    out: str
+    """Run folder: checkpoints, the final model or adapter in model/, training log, TensorBoard events, summary."""
+    model: str | None = None
+    """The base model (default smollm2-135m)."""
+    method: Literal["lora", "full"] = "lora"
+    source: Literal["gold", "self"] = "gold"
+    """gold: chains written from the task's gold reasoning; self: the model's own correct chains (STaR)."""
+    rounds: int = 1
+    """Self-taught rounds (sample, keep correct chains, fine-tune); gold training is one round."""
+    max_steps: int = 300
+    """Optimizer steps per round (early stopping on validation accuracy may end a round sooner)."""
+    depths: str = "1-4"
+    """Depths of the synthetic training and validation items."""
+    test_depths: str = "1-4,6,8"
+    """Depths of the held-out test items scored before and after training (deeper ones were never trained on)."""
+    test_items: int = 200
+    """Held-out test items per depth (the evaluation's own items: `eval --seed 0`)."""
+    train_items: int = 1000
+    """Training items per depth (synthetic tasks) or in all (data files)."""
+    val_items: int = 16
+    """Validation items per training depth; early stopping reads their accuracy, never the test items'."""
+    eval_every: int = 50
+    """Steps between validation evaluations (and checkpoints)."""
+    patience: int = 3
+    """Evaluations without a better validation accuracy before training stops early."""
+    learning_rate: float | None = None
+    """Default 1e-3 for LoRA, 1e-4 for full fine-tuning."""
+    batch_size: int = 8
+    warmup_steps: int = 10
+    weight_decay: float = 0.01
+    max_grad_norm: float = 1.0
+    lora_r: int = 16
+    samples: int = 4
+    """Self-taught rounds: chains sampled per training item."""
+    temperature: float = 0.7
+    """Self-taught rounds: sampling temperature."""
+    self_items: int = 200
+    """Self-taught rounds: training items sampled per round (per depth)."""
+    seed: int = 0
+    backend: Literal["auto", "hf", "vllm"] = "auto"
+    """Backend for sampling and for the before/after test (validation always runs on the model in training)."""
+    resume: bool = False
+    wandb: bool = False
+    """Also log to Weights & Biases (needs `wandb` installed and configured)."""
+
+    @field_validator("max_steps", "rounds", "test_items", "train_items", "val_items", "eval_every", "batch_size",
+                     "lora_r", "samples", "self_items")
+    @classmethod
+    def _at_least_one(cls, value: int, info) -> int:
+        if value < 1:
+            raise ValueError(f"--{info.field_name.replace('_', '-')} must be at least 1, got {value}")
+        return value
+
+    @field_validator("depths", "test_depths")
+    @classmethod
+    def _depths_parse(cls, value: str) -> str:
+        parse_depths(value)
+        return value
+
+    @property
+    def lr(self) -> float:
+        return self.learning_rate or (1e-3 if self.method == "lora" else 1e-4)

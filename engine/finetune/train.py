@@ -1,0 +1,178 @@
+"""One training round with transformers' Trainer: LoRA (PEFT) or full fine-tuning on training pairs.
+
+The loop is the library's: AdamW with linear warm-up and decay, weight decay, gradient clipping, checkpoints
+that `--resume` continues from, a progress bar, TensorBoard events (and W&B when asked). What is ours is the
+evaluation: every `eval_every` steps the model in training runs the strategy's chain on the validation items
+through the engine's own scheduler and scoring (hf backend on the live model), the Trainer keeps the checkpoint
+with the best validation accuracy, and transformers' EarlyStoppingCallback stops after `patience` evaluations
+without a better one. The loss is computed on the model's turns only (prompt tokens are labelled -100).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from engine.errors import EngineError, ModelError
+
+IGNORE = -100
+
+
+def tokenize_pairs(pairs, tokenizer, max_length: int = 2048) -> list[dict]:
+    """Prompt ids (labels masked) + answer ids ending with EOS (learned), as the backends tokenize them."""
+    eos = tokenizer.eos_token or ""
+    rows = []
+    for pair in pairs:
+        prompt = tokenizer(pair.prompt, add_special_tokens=False)["input_ids"]
+        answer = tokenizer(pair.completion + eos, add_special_tokens=False)["input_ids"]
+        ids, labels = (prompt + answer)[:max_length], ([IGNORE] * len(prompt) + answer)[:max_length]
+        rows.append({"input_ids": ids, "attention_mask": [1] * len(ids), "labels": labels})
+    return rows
+
+
+def load_for_training(base_dir: str, method: str, lora_r: int, seed: int):
+    """The base model in fp32 (small LoRA updates would round away in bf16), wrapped by PEFT for LoRA."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    torch.manual_seed(seed)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(base_dir)
+    except (OSError, ValueError, TypeError) as exc:
+        raise ModelError(f"base model {base_dir} has no usable tokenizer ({str(exc).splitlines()[0][:120]}): "
+                         "copy tokenizer.json and tokenizer_config.json into it") from None
+    model = AutoModelForCausalLM.from_pretrained(base_dir, dtype=torch.float32)
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer.padding_side = "right"  # training batches: positions count from 0 at each sequence's start
+    if method == "lora":
+        from peft import LoraConfig, get_peft_model
+
+        config = LoraConfig(r=lora_r, lora_alpha=2 * lora_r, lora_dropout=0.0, target_modules="all-linear",
+                            task_type="CAUSAL_LM")
+        model = get_peft_model(model, config)
+    return model, tokenizer
+
+
+def _trainer_class():
+    from transformers import Trainer
+
+    class ChainEvalTrainer(Trainer):
+        """A Trainer whose evaluation is the engine's own: chain accuracy on the validation items."""
+
+        def __init__(self, *args, validate, **kwargs):
+            super().__init__(*args, **kwargs)
+            self._validate = validate
+
+        def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix="eval"):
+            start = time.perf_counter()
+            was_training = self.model.training
+            self.model.eval()
+            try:
+                accuracy = self._validate(self.model, self.processing_class)
+            finally:
+                self.model.train(was_training)
+            metrics = {f"{metric_key_prefix}_accuracy": accuracy,
+                       f"{metric_key_prefix}_seconds": round(time.perf_counter() - start, 1)}
+            self.log(metrics)
+            self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
+            return metrics
+
+    return ChainEvalTrainer
+
+
+def _stop_when_perfect():
+    from transformers import TrainerCallback
+
+    class StopWhenPerfect(TrainerCallback):
+        """Nothing can beat a perfect validation score: stop instead of spending the rest of the budget."""
+
+        def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+            if metrics and metrics.get("eval_accuracy", 0.0) >= 1.0:
+                control.should_training_stop = True
+
+    return StopWhenPerfect()
+
+
+def train_round(model, tokenizer, train_rows: list[dict], validate, settings, folder: Path, resume: bool) -> dict:
+    """Train until max_steps or early stopping; the best checkpoint (by validation accuracy) is loaded at the end."""
+    import torch
+    from torch.utils.tensorboard import SummaryWriter
+    from transformers import DataCollatorForSeq2Seq, EarlyStoppingCallback, TrainingArguments
+    from transformers.integrations import TensorBoardCallback
+
+    report_to = ["wandb"] if settings.wandb else []
+    if settings.wandb:
+        import importlib.util
+
+        if importlib.util.find_spec("wandb") is None:
+            raise EngineError("--wandb needs the wandb package: pip install wandb (and wandb login)")
+    arguments = TrainingArguments(
+        output_dir=str(folder / "checkpoints"),
+        max_steps=settings.max_steps,
+        per_device_train_batch_size=settings.batch_size,
+        learning_rate=settings.lr,
+        lr_scheduler_type="linear",
+        warmup_steps=min(settings.warmup_steps, settings.max_steps),
+        weight_decay=settings.weight_decay,
+        max_grad_norm=settings.max_grad_norm,
+        optim="adamw_torch",
+        logging_steps=max(1, min(10, settings.eval_every)),
+        eval_strategy="steps",
+        eval_steps=settings.eval_every,
+        save_strategy="steps",
+        save_steps=settings.eval_every,
+        save_total_limit=2,
+        load_best_model_at_end=True,
+        metric_for_best_model="accuracy",
+        greater_is_better=True,
+        report_to=report_to,
+        seed=settings.seed,
+        data_seed=settings.seed,
+        use_cpu=not torch.cuda.is_available(),
+        dataloader_num_workers=0,
+        remove_unused_columns=False,
+        disable_tqdm=False,
+    )
+    writer = SummaryWriter(log_dir=str(folder / "tensorboard"))
+    trainer = _trainer_class()(
+        model=model, args=arguments, train_dataset=train_rows, eval_dataset=train_rows[:1],
+        data_collator=DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=IGNORE, padding=True),
+        processing_class=tokenizer, validate=validate,
+        callbacks=[TensorBoardCallback(tb_writer=writer), EarlyStoppingCallback(settings.patience),
+                   _stop_when_perfect()],
+    )
+    start = time.perf_counter()
+    checkpoint = _last_checkpoint(folder / "checkpoints") if resume else None
+    output = trainer.train(resume_from_checkpoint=checkpoint)
+    writer.close()
+    history = trainer.state.log_history
+    (folder / "training_log.json").write_text(json.dumps(history, indent=2))
+    return {
+        "steps": trainer.state.global_step,
+        "train_loss": output.training_loss,
+        "first_loss": next((h["loss"] for h in history if "loss" in h), None),
+        "last_loss": next((h["loss"] for h in reversed(history) if "loss" in h), None),
+        "best_validation_accuracy": trainer.state.best_metric,
+        "validation": [{"step": h["step"], "accuracy": h["eval_accuracy"]} for h in history if "eval_accuracy" in h],
+        "tokens_seen": _tokens_seen(train_rows, trainer.state.global_step, settings.batch_size),
+        "train_seconds": round(time.perf_counter() - start, 1),
+        "resumed_from": checkpoint,
+        "model": trainer.model,
+    }
+
+
+def _tokens_seen(rows: list[dict], steps: int, batch: int) -> int:
+    if not rows:
+        return 0
+    mean = sum(len(r["input_ids"]) for r in rows) / len(rows)
+    return int(mean * steps * batch)
+
+
+def _last_checkpoint(folder: Path) -> str | None:
+    from transformers.trainer_utils import get_last_checkpoint
+
+    if not folder.is_dir():
+        return None
+    return get_last_checkpoint(str(folder))

@@ -15,7 +15,7 @@ EXAMPLES = """\
 quick start:
   python -m engine models                                   # known models, the default marked
   python -m engine generate "What is the capital of France?" --backend vllm --json
-  python -m engine demo                                     # multi-step arithmetic, depths 1-4, 3 strategies
+  python -m engine demo                                     # arithmetic by depth: base against fine-tuned
   python -m engine eval --task gsm8k --strategy cot --limit 200 --backend vllm
   python -m engine eval --task arithmetic --strategy decompose --depth 3 --limit 64
   python -m engine eval --task bbh-navigate --strategy fewshot-cot --samples 5   # self-consistency, k=5
@@ -109,12 +109,13 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--source", choices=("gold", "self"), default="gold",
                    help="gold: chains from the task's gold reasoning; self: the model's own correct chains (STaR)")
     f.add_argument("--rounds", type=int, default=1, help="self-taught rounds (default 1)")
-    f.add_argument("--max-steps", type=int, default=300, help="optimizer steps per round (default 300)")
+    f.add_argument("--max-steps", type=int, default=120, help="optimizer steps per round (default 120)")
     f.add_argument("--depths", default="1-4", help="depths of the training items (default 1-4)")
     f.add_argument("--test-depths", default="1-4,6,8", help="depths tested before and after (default 1-4,6,8)")
-    f.add_argument("--test-items", type=int, default=200, help="held-out test items per depth (default 200)")
-    f.add_argument("--train-items", type=int, default=1000, help="training items per depth (default 1000)")
-    f.add_argument("--eval-every", type=int, default=50, help="steps between validation runs (default 50)")
+    f.add_argument("--test-items", type=int, default=100, help="held-out test items per depth (default 100)")
+    f.add_argument("--train-items", type=int, default=200, help="training items per depth (default 200)")
+    f.add_argument("--val-items", type=int, default=4, help="validation items per depth (default 4)")
+    f.add_argument("--eval-every", type=int, default=30, help="steps between validation runs (default 30)")
     f.add_argument("--learning-rate", type=float, help="default 1e-3 (lora) or 1e-4 (full)")
     f.add_argument("--batch-size", type=int, default=8)
     f.add_argument("--samples", type=int, default=4, help="self-taught: chains sampled per item (default 4)")
@@ -126,11 +127,14 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     f.add_argument("--wandb", action="store_true", help="also log to Weights & Biases (needs wandb installed)")
 
-    d = verbs.add_parser("demo", help="the embedded demo: arithmetic at depths 1-4 with direct, cot, decompose")
+    d = verbs.add_parser("demo", help="the embedded demo: arithmetic by depth, base model against fine-tuned")
     model_options(d, default_backend="auto")
     d.add_argument("--limit", type=_positive("--limit"), default=60, help="items per depth (default 60)")
-    d.add_argument("--depths", default="1,2,3,4")
-    d.add_argument("--strategies", default="direct,cot,decompose")
+    d.add_argument("--depths", default="1-4,6,8", help="default 1-4,6,8 (the fine-tuned model saw depths 1-4 only)")
+    d.add_argument("--strategies", default="direct,cot", help="base model's strategies (default direct,cot)")
+    d.add_argument("--tuned", default="smollm2-135m-stepwise",
+                   help="fine-tuned model to set against the base ('' for none; default smollm2-135m-stepwise)")
+    d.add_argument("--tuned-strategies", default="stepwise", help="its strategies (default stepwise)")
     d.add_argument("--out", help="folder for the demo's runs and report (default runs/demo-TIME)")
     return parser
 

@@ -1,4 +1,10 @@
-"""The embedded demo: synthetic multi-step arithmetic at depths 1-4, direct vs cot vs decompose, one model load."""
+"""The embedded demo: synthetic multi-step arithmetic, the base model against the fine-tuned one.
+
+The base model runs the prompting strategies (direct, cot by default); the shipped fine-tuned model
+(`smollm2-135m-stepwise`: the base plus a LoRA adapter trained on depths 1-4 only) runs `stepwise`. Every run
+scores the same held-out items per depth (the evaluation's own, seed 0), so each depth gets a paired test of the
+fine-tuned model against the base model's best strategy there. Depths beyond 4 were never trained on.
+"""
 
 from __future__ import annotations
 
@@ -8,52 +14,97 @@ from pathlib import Path
 
 from engine.errors import EngineError
 
+TUNED_DEFAULT = "smollm2-135m-stepwise"
+
 
 def run_demo(args) -> list[dict]:
-    from engine.backends import close_backend, load_backend
     from engine.backends.vllm import vllm_available
     from engine.evaluate import EvalSettings, prepare
+    from engine.finetune.settings import parse_depths
     from engine.report import depth_table, plot_depths
 
-    try:
-        depths = [int(d) for d in args.depths.split(",")]
-    except ValueError:
-        raise EngineError(f"--depths must be comma-separated whole numbers, got {args.depths!r}") from None
+    depths = parse_depths(args.depths)
     strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
+    tuned_strategies = [s.strip() for s in args.tuned_strategies.split(",") if s.strip()] if args.tuned else []
     backend_name = args.backend if args.backend != "auto" else ("vllm" if vllm_available() else "hf")
     out = Path(args.out or f"runs/demo-{datetime.now().strftime('%Y%m%d-%H%M%S')}")
     if out.exists() and any(out.iterdir()):
         raise EngineError(f"{out} already holds a demo: pass another --out folder (or delete that one)")
-    for strategy in strategies:  # every strategy and depth is checked before the model loads
+    for strategy in strategies + tuned_strategies:  # every strategy and depth is checked before a model loads
         for depth in depths:
             prepare(EvalSettings(task="arithmetic", strategy=strategy, depth=depth, limit=1))
-    backend = load_backend(backend_name, args.model, progress=print, dtype=args.dtype)
-    try:
-        rows = _sweep(args, backend, backend_name, depths, strategies, out)
-    finally:
-        close_backend(backend)
+    base_label = args.model or "smollm2-135m"
+    rows = _sweep(args, args.model, backend_name, depths, strategies, out, label="")
+    if args.tuned:
+        rows += _sweep(args, args.tuned, backend_name, depths, tuned_strategies, out, label=" (fine-tuned)")
+    paired = _paired_by_depth(rows, out) if args.tuned else []
     table = depth_table(rows)
-    title = f"multi-step arithmetic, {args.model or 'smollm2-135m'} ({backend_name}), {args.limit} items per depth"
+    title = f"multi-step arithmetic, {base_label} ({backend_name}), {args.limit} items per depth"
     plot_depths(rows, out / "accuracy_vs_depth.png", title)
-    (out / "demo.json").write_text(json.dumps(rows, indent=2))
-    (out / "report.md").write_text(f"# Demo: {title}\n\nAccuracy (95% Wilson interval):\n\n{table}\n\n"
-                                   "![accuracy against depth](accuracy_vs_depth.png)\n")
-    print(f"\n{title}\n{table}\nwrote {out}/report.md and accuracy_vs_depth.png")
+    (out / "demo.json").write_text(json.dumps({"rows": rows, "paired": paired}, indent=2))
+    text = f"# Demo: {title}\n\nAccuracy (95% Wilson interval):\n\n{table}\n"
+    if paired:
+        text += "\n" + _paired_table(paired, args.tuned) + "\n"
+    (out / "report.md").write_text(text + "\n![accuracy against depth](accuracy_vs_depth.png)\n")
+    print(f"\n{text}\nwrote {out}/report.md and accuracy_vs_depth.png")
     return rows
 
 
-def _sweep(args, backend, backend_name, depths, strategies, out) -> list[dict]:
+def _sweep(args, model, backend_name, depths, strategies, out, label) -> list[dict]:
+    from engine.backends import close_backend, load_backend
     from engine.evaluate import EvalSettings, run_eval
 
+    if not strategies:
+        return []
+    backend = load_backend(backend_name, model, progress=print, dtype=args.dtype)
     rows = []
-    for depth in depths:
-        for strategy in strategies:
-            settings = EvalSettings(task="arithmetic", strategy=strategy, depth=depth, limit=args.limit,
-                                    model=args.model, backend=backend_name, out=str(out / f"{strategy}-d{depth}"))
-            summary = run_eval(settings, backend=backend)
-            rows.append({k: summary[k] for k in ("strategy", "depth", "n", "accuracy", "ci95", "unparsed_rate",
-                                                 "wall_seconds", "completion_tokens", "waves")})
-            print(f"depth {depth} {strategy:10s} {100 * summary['accuracy']:5.1f}% "
-                  f"[{100 * summary['ci95'][0]:.1f}, {100 * summary['ci95'][1]:.1f}] "
-                  f"unparsed {100 * summary['unparsed_rate']:.1f}%  {summary['wall_seconds']} s, {summary['waves']} waves")
+    try:
+        for depth in depths:
+            for strategy in strategies:
+                folder = out / f"{strategy}{'-tuned' if label else ''}-d{depth}"
+                settings = EvalSettings(task="arithmetic", strategy=strategy, depth=depth, limit=args.limit,
+                                        model=model, backend=backend_name, dtype=args.dtype, out=str(folder))
+                summary = run_eval(settings, backend=backend)
+                row = {k: summary[k] for k in ("strategy", "depth", "n", "accuracy", "ci95", "unparsed_rate",
+                                               "wall_seconds", "completion_tokens", "waves")}
+                row.update(strategy=strategy + label, run=folder.name, model=model or "smollm2-135m")
+                rows.append(row)
+                print(f"depth {depth} {strategy + label:24s} {100 * summary['accuracy']:5.1f}% "
+                      f"[{100 * summary['ci95'][0]:.1f}, {100 * summary['ci95'][1]:.1f}] "
+                      f"unparsed {100 * summary['unparsed_rate']:.1f}%  {summary['wall_seconds']} s")
+    finally:
+        close_backend(backend)
     return rows
+
+
+def _paired_by_depth(rows: list[dict], out: Path) -> list[dict]:
+    """At each depth: the fine-tuned model's best run against the base model's best run, on the same items."""
+    from engine.compare import load_correct
+    from engine.stats import compare_runs
+
+    paired = []
+    for depth in sorted({r["depth"] for r in rows}):
+        here = [r for r in rows if r["depth"] == depth]
+        base = max((r for r in here if "(fine-tuned)" not in r["strategy"]), key=lambda r: r["accuracy"], default=None)
+        tuned = max((r for r in here if "(fine-tuned)" in r["strategy"]), key=lambda r: r["accuracy"], default=None)
+        if base is None or tuned is None:
+            continue
+        a, b = load_correct(str(out / base["run"])), load_correct(str(out / tuned["run"]))
+        shared = [item for item in a if item in b]
+        result = compare_runs([a[i] for i in shared], [b[i] for i in shared])
+        paired.append({"depth": depth, "base": base["strategy"], "tuned": tuned["strategy"], "n": len(shared),
+                       "base_accuracy": result["accuracy_a"], "tuned_accuracy": result["accuracy_b"],
+                       "mcnemar_p": result["mcnemar"]["p_value"], "delta_ci95": result["bootstrap"]["ci95"]})
+    return paired
+
+
+def _paired_table(paired: list[dict], tuned: str) -> str:
+    lines = [f"Fine-tuned ({tuned}) against the base model's best strategy at each depth, same items "
+             "(exact McNemar; paired bootstrap interval of the difference):", "",
+             "| depth | base best | fine-tuned | difference [95% CI] | McNemar p |", "|---|---|---|---|---|"]
+    for p in paired:
+        low, high = p["delta_ci95"]
+        lines.append(f"| {p['depth']} | {p['base']} {100 * p['base_accuracy']:.1f}% | {p['tuned']} "
+                     f"{100 * p['tuned_accuracy']:.1f}% | {100 * (p['tuned_accuracy'] - p['base_accuracy']):+.1f} "
+                     f"[{100 * low:+.1f}, {100 * high:+.1f}] | {p['mcnemar_p']:.2g} |")
+    return "\n".join(lines)

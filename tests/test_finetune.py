@@ -234,3 +234,21 @@ def test_synthetic_splits_never_meet(tmp_path):
     assert not (train & test) and not (validation & test) and not (train & validation)
     assert splits.skipped_overlapping > 0  # depth 1 has few distinct items: the test set takes many of them
     assert splits.test[1] == arithmetic.generate(200, 1, seed=0)  # exactly what `eval --depth 1` scores
+
+
+@pytest.mark.vllm
+@pytest.mark.model
+def test_an_adapter_of_the_real_model_runs_on_vllm(tmp_path, monkeypatch):
+    """Two LoRA steps on the real model, then the before/after test on vLLM: base, and the merged adapter."""
+    monkeypatch.setenv("ENGINE_CACHE", str(tmp_path / "cache"))
+    from engine.models import cache_dir  # the base is converted into the temp cache once more: only 20 s
+
+    summary = finetune(progress=lambda m: None, task="arithmetic", strategy="direct", max_steps=2, eval_every=2,
+                       train_items=4, val_items=1, test_items=4, depths="1", test_depths="2", batch_size=2,
+                       backend="vllm", out=str(tmp_path / "ft"))
+    assert summary["test"]["2"]["n"] == 4 and summary["rounds"][0]["steps"] == 2
+    (merged,) = (cache_dir() / "merged").iterdir()
+    assert (merged / "engine-merged.json").exists() and (merged / "model.safetensors").exists()
+    tuned = json.loads((tmp_path / "ft" / "test" / "tuned" / "d2" / "summary.json").read_text())
+    assert tuned["backend"] == "vllm" and tuned["model"] == str(tmp_path / "ft" / "model")
+    assert tuned["completion_tokens"] > 0

@@ -152,3 +152,14 @@ def test_answers_do_not_depend_on_what_else_is_in_the_batch(real_vllm, tmp_path)
     differing = [key for key in alone if alone[key] != inside[key]]
     assert not differing, f"{len(differing)} of 64 items changed with the batch, e.g. {differing[0]}"
     assert len({outputs[0][0] for _, outputs in alone.values()}) > 32  # real, varied model text
+
+
+@pytest.mark.model
+def test_the_shipped_adapter_solves_depths_it_never_trained_on(tmp_path, capsys):
+    """smollm2-135m-stepwise (base + LoRA trained on depths 1-4) on 12 depth-6 items, through hf."""
+    assert main(["models"]) == 0
+    assert "smollm2-135m-stepwise: smollm2-135m + LoRA adapter" in capsys.readouterr().out
+    summary = run_eval(EvalSettings(task="arithmetic", strategy="stepwise", depth=6, limit=12, backend="hf",
+                                    model="smollm2-135m-stepwise", out=str(tmp_path / "r")), progress=False)
+    assert summary["n"] == 12 and summary["accuracy"] >= 10 / 12, summary["accuracy"]
+    assert summary["waves"] == 8  # start, 6 instructions, the answer: one wave each for all 12 items

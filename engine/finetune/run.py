@@ -95,11 +95,18 @@ def finetune(settings: FinetuneSettings | None = None, progress=print, **options
                     "train_seconds": round(sum(r["train_seconds"] for r in rounds), 1),
                     "wall_seconds": round(time.perf_counter() - started, 1)},
         "settings": settings.model_dump(), "seed": settings.seed,
-        "command": "python -m engine " + shlex.join(sys.argv[1:]) if sys.argv[0].endswith("engine") else None,
+        "command": _command(),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary
+
+
+def _command() -> str:
+    """The command line that ran this, as a user would type it (the Python API records its settings only)."""
+    if sys.argv and sys.argv[0].endswith(("engine/__main__.py", "/engine")) and "finetune" in sys.argv:
+        return "python -m engine " + shlex.join(sys.argv[1:])
+    return "python " + shlex.join(sys.argv) if sys.argv and sys.argv[0] else ""
 
 
 def _validator(chain, examples, states, spec):
@@ -181,8 +188,13 @@ def _save(model, settings, base_dir: str, target: Path, base_name: str, merged: 
 
     target.mkdir(parents=True, exist_ok=True)
     if settings.method == "lora" and not merged:
-        model.peft_config["default"].base_model_name_or_path = base_name
         model.save_pretrained(target)
+        # name the base as the engine knows it ("smollm2-135m", not this machine's cache path); written after
+        # saving, since PEFT would otherwise look the name up on the hub
+        config_file = target / "adapter_config.json"
+        config = json.loads(config_file.read_text())
+        config["base_model_name_or_path"] = base_name
+        config_file.write_text(json.dumps(config, indent=2))
         (target / "engine-adapter.json").write_text(json.dumps(
             {"base": base_name, "task": settings.task, "strategy": settings.strategy}, indent=2))
         return

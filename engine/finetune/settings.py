@@ -50,19 +50,19 @@ class FinetuneSettings(BaseModel):
     """gold: chains written from the task's gold reasoning; self: the model's own correct chains (STaR)."""
     rounds: int = 1
     """Self-taught rounds (sample, keep correct chains, fine-tune); gold training is one round."""
-    max_steps: int = 300
+    max_steps: int = 120
     """Optimizer steps per round (early stopping on validation accuracy may end a round sooner)."""
     depths: str = "1-4"
     """Depths of the synthetic training and validation items."""
     test_depths: str = "1-4,6,8"
     """Depths of the held-out test items scored before and after training (deeper ones were never trained on)."""
-    test_items: int = 200
+    test_items: int = 100
     """Held-out test items per depth (the evaluation's own items: `eval --seed 0`)."""
-    train_items: int = 1000
+    train_items: int = 200
     """Training items per depth (synthetic tasks) or in all (data files)."""
-    val_items: int = 16
+    val_items: int = 4
     """Validation items per training depth; early stopping reads their accuracy, never the test items'."""
-    eval_every: int = 50
+    eval_every: int = 30
     """Steps between validation evaluations (and checkpoints)."""
     patience: int = 3
     """Evaluations without a better validation accuracy before training stops early."""

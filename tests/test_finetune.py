@@ -150,6 +150,24 @@ def test_a_tiny_model_learns_and_the_result_is_a_model_everywhere(tmp_path, tiny
     runs = summary["test"]["1"]
     tuned = [json.loads(l)["correct"] for l in (folder / "test" / "tuned" / "d1" / "samples.jsonl").read_text().splitlines()]
     assert runs["tuned"] == sum(tuned) / len(tuned)
+    # the same adapter pointed at a base of another shape: one clear error, not a traceback
+    import shutil
+
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    from engine.errors import ModelError
+
+    other = tmp_path / "other-base"
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    LlamaForCausalLM(LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                                 num_attention_heads=2, num_key_value_heads=2)).save_pretrained(other)
+    tokenizer.save_pretrained(other)
+    moved = tmp_path / "moved-adapter"
+    shutil.copytree(folder / "model", moved)
+    config = json.loads((moved / "adapter_config.json").read_text())
+    (moved / "adapter_config.json").write_text(json.dumps({**config, "base_model_name_or_path": str(other)}))
+    with pytest.raises(ModelError, match="does not fit its base model"):
+        resolve_model(str(moved))
 
 
 def test_a_stopped_run_resumes_from_its_last_checkpoint(tmp_path, tiny_model_dir, monkeypatch):

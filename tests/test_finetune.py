@@ -270,3 +270,19 @@ def test_an_adapter_of_the_real_model_runs_on_vllm(tmp_path, monkeypatch):
     tuned = json.loads((tmp_path / "ft" / "test" / "tuned" / "d2" / "summary.json").read_text())
     assert tuned["backend"] == "vllm" and tuned["model"] == str(tmp_path / "ft" / "model")
     assert tuned["completion_tokens"] > 0
+
+
+@pytest.mark.parametrize("strategy", ["direct", "cot", "calc"])
+def test_gsm8k_trains_on_its_train_split_with_its_worked_solutions(strategy, tokenizer, shared_data):
+    from engine.finetune.data import _train_rows
+
+    spec, base = load_spec("gsm8k")
+    items = _train_rows(spec, base)[:40]
+    assert all("solution" in e.fields for e in items)
+    chain = build_chain(strategy, spec)
+    pairs = gold_pairs(chain, strategy, items, [initial_state(e, spec, []) for e in items], tokenizer)
+    assert len(pairs) == 40  # every chain, calculator included, ended with the gold answer
+    if strategy == "calc":
+        assert "<<48/2=24>>" in pairs[0].completion and pairs[0].completion.endswith("The answer is 72.")
+    if strategy == "cot":
+        assert "<<" not in pairs[0].completion

@@ -77,10 +77,22 @@ def calc_text(example) -> str:
     if "ops" in example.fields:
         lines = [f"<<{a}{op}{b}={c}>>" for a, op, b, c in _calculations(example)]
     elif example.fields.get("solution"):
-        lines = _solution_lines(example)  # GSM8K's notes are already calculator annotations
+        # GSM8K's notes are already calculator annotations; their results are written as the calculator writes
+        # them ("<<10/3=3.33>>" becomes "<<10/3=3.333333>>"), since at generation the calculator writes them
+        lines = [_ANNOTATION.sub(_recalculated, line) for line in _solution_lines(example)]
     else:
         raise _no_gold(example, "calculations")
     return "\n".join(lines + [answer_line(example)])
+
+
+_ANNOTATION = re.compile(r"<<([^<>=]*)=([^<>]*)>>")
+
+
+def _recalculated(match: re.Match) -> str:
+    from engine.calculator import calculate
+
+    value = calculate(match.group(1))
+    return f"<<{match.group(1)}={value if value is not None else match.group(2)}>>"
 
 
 def plan_text(example) -> str:

@@ -163,3 +163,17 @@ def test_the_shipped_adapter_solves_depths_it_never_trained_on(tmp_path, capsys)
                                     model="smollm2-135m-stepwise", out=str(tmp_path / "r")), progress=False)
     assert summary["n"] == 12 and summary["accuracy"] >= 10 / 12, summary["accuracy"]
     assert summary["waves"] == 8  # start, 6 instructions, the answer: one wave each for all 12 items
+
+
+@pytest.mark.vllm
+def test_seeded_samples_in_a_big_wave_repeat_whatever_the_batch(real_vllm):
+    """64 seeded prompts hold more tokens than one engine step takes: with chunked prefill, vLLM 0.32's CPU
+    worker crashed on exactly this; and a seed must give the same sample alone as inside the wave."""
+    question = "Start with {}. Add {}. Multiply by 2. Subtract 3. What is the result? Think it through step by step."
+    requests = [GenerationRequest.chat([{"role": "user", "content": question.format(i % 9 + 1, i % 7 + 1)}],
+                                       SamplingSettings(max_tokens=8, temperature=0.8, seed=1000 + i)) for i in range(64)]
+    assert sum(r.prompt_tokens for r in real_vllm.generate(requests[:1])) * 64 > 2048
+    wave = real_vllm.generate(requests)
+    alone = real_vllm.generate(requests[:6])
+    assert [r.text for r in wave[:6]] == [r.text for r in alone]
+    assert len({r.text for r in wave}) > 16  # sampled, not greedy

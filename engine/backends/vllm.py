@@ -32,6 +32,17 @@ shared opening of short step prompts (about 40 tokens of a stepwise step) was ne
 stepwise items took 186 s with 128 and 130 s with 32 here, with identical answers."""
 
 
+def cpu_scheduling(max_model_len: int | None) -> dict:
+    """Prompts are prefilled whole on the CPU build, never split across engine steps (chunked prefill).
+
+    vLLM 0.32's CPU worker crashes the engine ("CPU Generator does not use offset") when a request with its own
+    seed has a prompt split across steps, which happens as soon as a wave holds more prompt tokens than one step
+    takes (seen with 240 seeded samples in a self-taught round). Unsplit prompts also keep each prompt's
+    arithmetic independent of what else is in the batch.
+    """
+    return {"enable_chunked_prefill": False, "max_num_batched_tokens": max(max_model_len or 4096, 4096)}
+
+
 def vllm_available() -> bool:
     import importlib.util
 
@@ -86,6 +97,7 @@ class VLLMBackend:
                 max_model_len=max_model_len,
                 seed=seed,
                 block_size=block_size or (None if on_gpu else CPU_BLOCK_SIZE),
+                **({} if on_gpu else cpu_scheduling(max_model_len)),
             )
         except Exception as exc:  # noqa: BLE001 - vLLM raises many kinds; the user needs one line
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]

@@ -61,7 +61,8 @@ def test_unknown_role(user_dir):
 
 
 def test_required_variables_of_shipped_templates():
-    assert required_variables("cot/reason.jinja") == {"instruction", "question", "answer_hint"}
+    assert required_variables("cot/reason.jinja") == {"instruction", "question", "answer_hint", "hint"}
+    assert required_variables("stepwise/step.jinja") == {"value", "remaining", "hint"}
     assert {"question", "solved", "sub_question"} <= required_variables("decompose/solve.jinja")
 
 

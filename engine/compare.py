@@ -24,12 +24,18 @@ def load_correct(folder: str) -> dict[str, bool]:
     return correct
 
 
-def compare_folders(run_a: str, run_b: str) -> str:
+def compare_paired(run_a: str, run_b: str) -> tuple[dict, dict, list[str]]:
+    """`compare_runs` on the items two run folders share; also returns both runs' verdicts and the shared ids."""
     a, b = load_correct(run_a), load_correct(run_b)
     shared = [item for item in a if item in b]
     if not shared:
         raise EngineError(f"{run_a} and {run_b} share no items: compare runs of the same task and data")
-    result = compare_runs([a[i] for i in shared], [b[i] for i in shared])
+    return compare_runs([a[i] for i in shared], [b[i] for i in shared]), {"a": a, "b": b}, shared
+
+
+def compare_folders(run_a: str, run_b: str) -> str:
+    result, runs, shared = compare_paired(run_a, run_b)
+    a, b = runs["a"], runs["b"]
     lines = [
         f"items compared: {len(shared)} (only in A: {len(a) - len(shared)}, only in B: {len(b) - len(shared)})",
         f"A {run_a}: {100 * result['accuracy_a']:.1f}%   B {run_b}: {100 * result['accuracy_b']:.1f}%",

@@ -18,7 +18,7 @@ TUNED_DEFAULT = "smollm2-135m-stepwise"
 
 
 def run_demo(args) -> list[dict]:
-    from engine.backends.vllm import vllm_available
+    from engine.backends import resolve_backend_name
     from engine.evaluate import EvalSettings, prepare
     from engine.finetune.settings import parse_depths
     from engine.report import depth_table, plot_depths
@@ -26,7 +26,7 @@ def run_demo(args) -> list[dict]:
     depths = parse_depths(args.depths)
     strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
     tuned_strategies = [s.strip() for s in args.tuned_strategies.split(",") if s.strip()] if args.tuned else []
-    backend_name = args.backend if args.backend != "auto" else ("vllm" if vllm_available() else "hf")
+    backend_name = resolve_backend_name(args.backend)
     out = Path(args.out or f"runs/demo-{datetime.now().strftime('%Y%m%d-%H%M%S')}")
     if out.exists() and any(out.iterdir()):
         raise EngineError(f"{out} already holds a demo: pass another --out folder (or delete that one)")
@@ -79,8 +79,7 @@ def _sweep(args, model, backend_name, depths, strategies, out, label) -> list[di
 
 def _paired_by_depth(rows: list[dict], out: Path) -> list[dict]:
     """At each depth: the fine-tuned model's best run against the base model's best run, on the same items."""
-    from engine.compare import load_correct
-    from engine.stats import compare_runs
+    from engine.compare import compare_paired
 
     paired = []
     for depth in sorted({r["depth"] for r in rows}):
@@ -89,9 +88,7 @@ def _paired_by_depth(rows: list[dict], out: Path) -> list[dict]:
         tuned = max((r for r in here if "(fine-tuned)" in r["strategy"]), key=lambda r: r["accuracy"], default=None)
         if base is None or tuned is None:
             continue
-        a, b = load_correct(str(out / base["run"])), load_correct(str(out / tuned["run"]))
-        shared = [item for item in a if item in b]
-        result = compare_runs([a[i] for i in shared], [b[i] for i in shared])
+        result, _, shared = compare_paired(str(out / base["run"]), str(out / tuned["run"]))
         paired.append({"depth": depth, "base": base["strategy"], "tuned": tuned["strategy"], "n": len(shared),
                        "base_accuracy": result["accuracy_a"], "tuned_accuracy": result["accuracy_b"],
                        "mcnemar_p": result["mcnemar"]["p_value"], "delta_ci95": result["bootstrap"]["ci95"]})

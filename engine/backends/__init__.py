@@ -4,7 +4,7 @@
 completions for chain tests.
 """
 
-from engine.backends.base import BACKENDS, Backend, close_backend, load_backend
+from engine.backends.base import BACKENDS, Backend, close_backend, load_backend, resolve_backend_name
 from engine.backends.scripted import ScriptedBackend
 
-__all__ = ["BACKENDS", "Backend", "ScriptedBackend", "close_backend", "load_backend"]
+__all__ = ["BACKENDS", "Backend", "ScriptedBackend", "close_backend", "load_backend", "resolve_backend_name"]

@@ -39,6 +39,15 @@ def load_backend(name: str, model: str | None = None, progress=None, **options) 
     return VLLMBackend(path, progress=progress, **options)
 
 
+def resolve_backend_name(name: str) -> str:
+    """`auto` means vllm where it is installed, else hf; any other name stands."""
+    if name != "auto":
+        return name
+    from engine.backends.vllm import vllm_available
+
+    return "vllm" if vllm_available() else "hf"
+
+
 def close_backend(backend) -> None:
     """Release a backend's engine now (vLLM's worker processes), if it has anything to release."""
     close = getattr(backend, "close", None)

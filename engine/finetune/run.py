@@ -135,14 +135,14 @@ def _train(model, tokenizer, pairs, validate, settings, folder: Path, resume: bo
 
 def _self_taught(chain, splits, spec, states, validate, settings, base_dir, out, progress) -> list[dict]:
     """STaR: sample with the current model, keep correct chains, retrain from the base on all kept so far."""
-    from engine.backends import close_backend, load_backend
+    from engine.backends import close_backend, load_backend, resolve_backend_name
     from engine.finetune.selftaught import self_taught_pairs
     from engine.finetune.train import load_for_training
 
     items = _per_depth(splits.train, settings.self_items)
     rounds, pairs, current = [], [], base_dir
     for number in range(1, settings.rounds + 1):
-        backend = load_backend(_backend_name(settings), current, progress=progress)
+        backend = load_backend(resolve_backend_name(settings.backend), current, progress=progress)
         try:
             found = self_taught_pairs(chain, items, states(items), spec, backend, settings.samples,
                                       settings.temperature, settings.seed + 1000 * number)
@@ -176,12 +176,6 @@ def _per_depth(examples, count: int) -> list:
     return [e for group in by_depth.values() for e in group[:count]]
 
 
-def _backend_name(settings) -> str:
-    from engine.backends.vllm import vllm_available
-
-    return settings.backend if settings.backend != "auto" else ("vllm" if vllm_available() else "hf")
-
-
 def _save(model, settings, base_dir: str, target: Path, base_name: str, merged: bool = False) -> None:
     """An adapter (LoRA) or a full checkpoint, with the base's tokenizer and generation config beside it."""
     from transformers import AutoTokenizer, GenerationConfig
@@ -207,14 +201,14 @@ def _save(model, settings, base_dir: str, target: Path, base_name: str, merged: 
 
 def before_after(settings, spec, base_dir: str, out: Path, progress) -> dict:
     """The base and the fine-tuned model on the same held-out test items, each depth with its paired test."""
-    from engine.backends import close_backend, load_backend
+    from engine.backends import close_backend, load_backend, resolve_backend_name
+    from engine.compare import compare_paired
     from engine.evaluate import EvalSettings, run_eval
     from engine.finetune.settings import parse_depths
-    from engine.stats import compare_runs
 
     depths = parse_depths(settings.test_depths) if spec.source.generator else [None]
-    name = _backend_name(settings)
-    correct: dict[str, dict] = {}
+    name = resolve_backend_name(settings.backend)
+    folders: dict[str, dict] = {}
     for label, model in (("base", base_dir), ("tuned", str(out / "model"))):
         backend = load_backend(name, model, progress=progress)
         try:
@@ -227,14 +221,13 @@ def before_after(settings, spec, base_dir: str, out: Path, progress) -> dict:
                 run_eval(EvalSettings(task=settings.task, strategy=settings.strategy, depth=depth,
                                       limit=settings.test_items, model=model, backend=name, out=str(folder)),
                          backend=backend, progress=False)
-                records = [json.loads(line) for line in (folder / "samples.jsonl").read_text().splitlines()]
-                correct.setdefault(str(depth or "all"), {})[label] = [bool(r["correct"]) for r in records]
+                folders.setdefault(str(depth or "all"), {})[label] = str(folder)
         finally:
             close_backend(backend)
     table = {}
-    for depth, pair in correct.items():
-        result = compare_runs(pair["base"], pair["tuned"])
-        table[depth] = {"n": len(pair["base"]), "base": result["accuracy_a"], "tuned": result["accuracy_b"],
+    for depth, pair in folders.items():
+        result, _, shared = compare_paired(pair["base"], pair["tuned"])
+        table[depth] = {"n": len(shared), "base": result["accuracy_a"], "tuned": result["accuracy_b"],
                         "mcnemar_p": result["mcnemar"]["p_value"], "bootstrap": result["bootstrap"],
                         "verdict": result["verdict"]}
         progress(f"depth {depth}: base {100 * result['accuracy_a']:.1f}% -> tuned {100 * result['accuracy_b']:.1f}% "

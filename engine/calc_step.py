@@ -17,7 +17,7 @@ import re
 from dataclasses import replace
 
 from engine.calculator import calculate
-from engine.chain import Step
+from engine.chain import Step, raise_if_failed
 from engine.scheduler import ExampleRun, StepRecord
 
 OPEN, CLOSE, EQUALS = "<<", ">>", "="
@@ -69,18 +69,20 @@ class CalcStep(Step):
     def run(self, run: ExampleRun):
         first = self.request(run)
         written, calls, tokens, prompt_tokens, seconds = "", [], 0, 0, 0.0
-        prompt, finish = None, "length"
+        prompt, finish, cached = None, "length", True
         for _ in range(self.max_calls):
             budget = self.sampling.max_tokens - tokens
             if budget < 1:
                 break
             sampling = first.sampling.model_copy(update={"max_tokens": budget})
             (result,) = yield [replace(first, sampling=sampling, continuation=written or None)]
+            raise_if_failed(result, self.name)
             completion = result.completions[0]
             prompt = prompt or result.prompt_text
             prompt_tokens += result.prompt_tokens
             tokens += completion.completion_tokens
             seconds += result.seconds
+            cached = cached and result.cached
             written += completion.text
             finish = completion.finish_reason
             if completion.stop_string != EQUALS:
@@ -97,6 +99,6 @@ class CalcStep(Step):
         run.records.append(StepRecord(
             step=self.name, kind=self.kind, prompt=prompt, outputs=[written], parsed=value,
             prompt_tokens=prompt_tokens, completion_tokens=tokens, finish_reasons=[finish], seconds=seconds,
-            request_key=first.key, branch=run.branch, tool_calls=calls,
+            request_key=first.key, branch=run.branch, tool_calls=calls, cached=cached,
         ))
         return value

@@ -88,6 +88,7 @@ class Step:
     def run(self, run: ExampleRun):
         request = self.request(run)
         (result,) = yield [request]
+        raise_if_failed(result, self.name)
         texts = [c.text for c in result.completions]
         parsed = [self.parse(t) for t in texts]
         value = parsed[0] if self.sampling.n == 1 else parsed
@@ -97,9 +98,19 @@ class Step:
             step=self.name, kind=self.kind, prompt=result.prompt_text, outputs=texts, parsed=value,
             prompt_tokens=result.prompt_tokens, completion_tokens=result.completion_tokens,
             finish_reasons=[c.finish_reason for c in result.completions], seconds=result.seconds,
-            request_key=request.key, branch=run.branch,
+            request_key=request.key, branch=run.branch, cached=result.cached,
         ))
         return value
+
+
+def raise_if_failed(result, step: str) -> None:
+    """A request the backend could not serve (too long a prompt) fails its item, with the reason, not the run."""
+    if result.error is not None:
+        raise GenerationFailed(f"step {step!r}: {result.error}")
+
+
+class GenerationFailed(RuntimeError):
+    """The backend refused one request; `run_all` records it on that item and goes on with the others."""
 
 
 class Sequence:

@@ -21,6 +21,8 @@ quick start:
   python -m engine eval --task bbh-navigate --strategy fewshot-cot --samples 5   # self-consistency, k=5
   python -m engine render --task gsm8k --strategy fewshot-cot --index 0          # the exact prompt text
   python -m engine compare runs/A runs/B                    # paired test on the same items
+  python -m engine verify runs/A                            # the summary follows from samples.jsonl
+  python -m engine cache stats                              # the durable step cache
   python -m engine finetune --task arithmetic --strategy stepwise --out runs/ft   # LoRA on gold chains
   python -m engine eval --task arithmetic --strategy stepwise --depth 8 --model runs/ft/model
 """
@@ -82,7 +84,19 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--max-tokens", type=_positive("--max-tokens"))
     e.add_argument("--program-timeout", type=float, default=5.0, help="seconds a pal program may run (default 5)")
     e.add_argument("--data", help="a data file to use instead of the task's own source")
-    e.add_argument("--out", help="run folder (default runs/TASK-STRATEGY-TIME)")
+    e.add_argument("--out", help="run folder (default runs/TASK-STRATEGY-TIME); rerunning into it resumes a killed run")
+    e.add_argument("--cache", help="step cache file (default $ENGINE_STEP_CACHE or ~/.cache/engine/steps.sqlite)")
+    e.add_argument("--no-cache", action="store_true", help="generate every step afresh; read and store nothing")
+
+    v = verbs.add_parser("verify", help="recompute a run's summary from its samples.jsonl and report any mismatch")
+    v.add_argument("run")
+
+    k = verbs.add_parser("cache", help="the durable step cache: stats, or prune entries")
+    k.add_argument("action", choices=("stats", "prune"))
+    k.add_argument("--file", help="cache file (default $ENGINE_STEP_CACHE or ~/.cache/engine/steps.sqlite)")
+    k.add_argument("--unused-days", type=float, help="prune: entries not used for this many days")
+    k.add_argument("--model", help="prune: entries of models whose identity (folder|hash|dtype) contains this")
+    k.add_argument("--all", action="store_true", help="prune: every entry")
 
     r = verbs.add_parser("render", help="print the exact text the model sees for one item")
     r.add_argument("--task", required=True)
@@ -251,6 +265,39 @@ def cmd_compare(args) -> int:
     return 0
 
 
+def cmd_verify(args) -> int:
+    from engine.verify import verify_run
+
+    problems, checked = verify_run(args.run)
+    for problem in problems:
+        print(f"{args.run}: {problem}")
+    if problems:
+        print(f"{args.run}: {len(problems)} problems in {checked} records", file=sys.stderr)
+        return 1
+    print(f"{args.run}: ok ({checked} items, each once; the summary follows from samples.jsonl)")
+    return 0
+
+
+def cmd_cache(args) -> int:
+    from engine.step_cache import StepCache, default_cache_path
+
+    path = Path(args.file) if args.file else default_cache_path()
+    if not path.exists():
+        raise EngineError(f"no step cache at {path}: run an eval first, or pass --file")
+    cache = StepCache(path)
+    try:
+        if args.action == "stats":
+            print(json.dumps(cache.stats(), indent=2))
+            return 0
+        if args.unused_days is None and args.model is None and not args.all:
+            raise EngineError("cache prune needs --unused-days N, --model TEXT or --all (to empty it)")
+        removed = cache.prune(args.unused_days, args.model)
+        print(f"removed {removed} entries from {path}; {cache.stats()['entries']} left")
+        return 0
+    finally:
+        cache.close()
+
+
 def cmd_finetune(args) -> int:
     from engine.finetune import FinetuneSettings, finetune
 
@@ -271,4 +318,5 @@ def cmd_demo(args) -> int:
 
 
 COMMANDS = {"models": cmd_models, "tasks": cmd_tasks, "generate": cmd_generate, "eval": cmd_eval,
-            "render": cmd_render, "compare": cmd_compare, "demo": cmd_demo, "finetune": cmd_finetune}
+            "render": cmd_render, "compare": cmd_compare, "demo": cmd_demo, "finetune": cmd_finetune,
+            "verify": cmd_verify, "cache": cmd_cache}

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from engine.errors import EngineError
+from engine.files import read_records
 from engine.stats import compare_runs
 
 
@@ -13,14 +13,10 @@ def load_correct(folder: str) -> dict[str, bool]:
     path = Path(folder) / "samples.jsonl"
     if not path.exists():
         raise EngineError(f"{folder} has no samples.jsonl: pass a run folder written by `python -m engine eval`")
+    records, _ = read_records(path)  # a half-written last line (a killed run) is left out, not fatal
     correct = {}
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if line.strip():
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                raise EngineError(f"{path}:{number} is not valid JSON: the run may have been cut mid-write") from None
-            correct[record["id"]] = bool(record["correct"])
+    for record in records:
+        correct[record["id"]] = bool(record["correct"])
     return correct
 
 

@@ -26,8 +26,14 @@ CHATML_TEMPLATE = (
 )
 
 
-def convert_gguf(gguf_path: Path, target: Path) -> None:
-    """Write a bf16 checkpoint for `gguf_path` into `target`, atomically (a half-written folder never stays)."""
+def convert_gguf(gguf_path: Path, target: Path, marker: dict) -> None:
+    """Write a bf16 checkpoint for `gguf_path` into `target`, atomically (a half-written folder never stays).
+
+    `marker` is written as engine-converted.json inside the folder before it takes its final name, so a folder
+    with the marker is always complete; a process that finds another's finished folder in place keeps it.
+    """
+    import json
+
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
 
@@ -48,18 +54,22 @@ def convert_gguf(gguf_path: Path, target: Path) -> None:
         pad_token_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id,
     )
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=target.name + ".", dir=target.parent))
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     staging.chmod(0o755)  # mkdtemp makes it private; the cache is an ordinary folder
     try:
         model.save_pretrained(staging, safe_serialization=True)
         tokenizer.save_pretrained(staging)
         generation.save_pretrained(staging)
-        if target.exists():
-            shutil.rmtree(target)
-        staging.rename(target)
-    except BaseException:
+        (staging / "engine-converted.json").write_text(json.dumps(marker, indent=2))
+        if target.exists() and not (target / "engine-converted.json").exists():
+            shutil.rmtree(target)  # a folder left by an older, non-atomic conversion
+        try:
+            staging.rename(target)
+        except OSError:  # another process finished the same conversion first: keep theirs
+            if not (target / "engine-converted.json").exists():
+                raise
+    finally:
         shutil.rmtree(staging, ignore_errors=True)
-        raise
 
 
 def _drop_quantizer(model) -> None:

@@ -12,6 +12,7 @@ import json
 from datetime import datetime
 from pathlib import Path
 
+from engine.files import write_atomic
 from engine.errors import EngineError
 
 TUNED_DEFAULT = "smollm2-135m-stepwise"
@@ -41,11 +42,11 @@ def run_demo(args) -> list[dict]:
     table = depth_table(rows)
     title = f"multi-step arithmetic, {base_label} ({backend_name}), {args.limit} items per depth"
     plot_depths(rows, out / "accuracy_vs_depth.png", title)
-    (out / "demo.json").write_text(json.dumps({"rows": rows, "paired": paired}, indent=2))
+    write_atomic(out / "demo.json", json.dumps({"rows": rows, "paired": paired}, indent=2))
     text = f"# Demo: {title}\n\nAccuracy (95% Wilson interval):\n\n{table}\n"
     if paired:
         text += "\n" + _paired_table(paired, args.tuned) + "\n"
-    (out / "report.md").write_text(text + "\n![accuracy against depth](accuracy_vs_depth.png)\n")
+    write_atomic(out / "report.md", text + "\n![accuracy against depth](accuracy_vs_depth.png)\n")
     print(f"\n{text}\nwrote {out}/report.md and accuracy_vs_depth.png")
     return rows
 

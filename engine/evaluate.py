@@ -45,6 +45,10 @@ class EvalSettings(BaseModel):
     max_tokens: int | None = None
     program_timeout: float = 5.0
     """Seconds a model-written program (pal) may run before it is stopped and counted unparsed."""
+    cache: str | None = None
+    """The step cache file (default: ENGINE_STEP_CACHE, else steps.sqlite in the engine's cache folder)."""
+    no_cache: bool = False
+    """Generate every step afresh and store nothing (results then depend on nothing stored)."""
 
 
 def prepare(settings: EvalSettings):
@@ -66,59 +70,113 @@ def prepare(settings: EvalSettings):
     return spec, strategy, examples, exemplars, chain
 
 
-def run_folder(settings: EvalSettings, spec_name: str, strategy: str) -> Path:
+RUN_FILE = "run.json"
+"""The settings a run folder was started with: a rerun with the same settings resumes it, others are refused."""
+
+NOT_IN_RUN_FILE = {"out", "cache", "no_cache"}
+"""Settings that do not change a run's results, so a resume may change them."""
+
+
+def claim_run_folder(settings: EvalSettings, spec_name: str, strategy: str) -> Path:
+    """The run folder: `--out` (refused if it holds a finished run) or a new `runs/TASK-STRATEGY-TIME[-N]`."""
     if settings.out:
         out = Path(settings.out)
-        if (out / "summary.json").exists() or (out / "samples.jsonl").exists():
-            raise EngineError(f"{out} already holds a run: pass another --out folder (or delete that one)")
+        if (out / "summary.json").exists():
+            raise EngineError(f"{out} already holds a finished run: check it with `python -m engine verify {out}`, "
+                              "or pass another --out folder")
+        out.mkdir(parents=True, exist_ok=True)
+        return out
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    Path("runs").mkdir(exist_ok=True)
+    for attempt in range(1, 1000):  # two runs started in the same second get folders of their own
+        out = Path("runs") / (f"{spec_name}-{strategy}-{stamp}" + (f"-{attempt}" if attempt > 1 else ""))
+        try:
+            out.mkdir()
+            return out
+        except FileExistsError:
+            continue
+    raise EngineError(f"could not create a new folder under runs/ for {spec_name}-{strategy}: pass --out")
+
+
+def resume_records(out: Path, settings: EvalSettings) -> list[dict]:
+    """Items a killed run of the same settings finished (a half-written last line is cut off); [] for a new run."""
+    from engine.files import repair_records, write_atomic
+
+    mine = settings.model_dump(exclude=NOT_IN_RUN_FILE)
+    run_file, samples = out / RUN_FILE, out / "samples.jsonl"
+    if run_file.exists():
+        theirs = json.loads(run_file.read_text(encoding="utf-8"))
+        changed = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
+        if changed:
+            raise EngineError(f"{out} holds an unfinished run with other settings ({', '.join(changed)} differ): "
+                              "rerun with that run's settings to finish it, or pass another --out folder")
+    elif samples.exists():
+        raise EngineError(f"{out} holds samples.jsonl from an unknown run: pass another --out folder")
     else:
-        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-        out = Path("runs") / f"{spec_name}-{strategy}-{stamp}"
-    out.mkdir(parents=True, exist_ok=True)
-    return out
+        write_atomic(run_file, json.dumps(mine, indent=2))
+    if not samples.exists():
+        return []
+    records, _ = repair_records(samples)
+    unique = {}
+    for record in records:
+        unique.setdefault(record["id"], record)
+    return list(unique.values())
+
+
+def open_step_cache(settings: EvalSettings, backend):
+    """The backend behind the durable step cache, and the cache; the backend alone with --no-cache or no identity."""
+    from engine.step_cache import CachedBackend, StepCache, default_cache_path, model_identity
+
+    if settings.no_cache:
+        return backend, None
+    cache = StepCache(settings.cache or default_cache_path())
+    identity = model_identity(backend, cache)
+    if identity is None:
+        cache.close()
+        return backend, None
+    return CachedBackend(backend, cache, identity), cache
 
 
 def run_eval(settings: EvalSettings, backend=None, progress: bool = True) -> dict:
-    """Run one evaluation and return its summary (also written to summary.json)."""
+    """Run one evaluation and return its summary (also written to summary.json).
+
+    Rerunning a killed run with the same settings and `--out` resumes it: finished items are kept, and the
+    step cache answers every step that was generated before the kill.
+    """
+    from engine.files import FolderLock
+
+    spec, strategy, examples, exemplars, chain = prepare(settings)
+    out = claim_run_folder(settings, spec.name, strategy)
+    with FolderLock(out):
+        return _run_locked(settings, backend, progress, spec, strategy, examples, exemplars, chain, out)
+
+
+def _run_locked(settings, backend, progress, spec, strategy, examples, exemplars, chain, out: Path) -> dict:
     from engine.backends import close_backend, load_backend
+    from engine.files import write_atomic
     from engine.progress import WaveProgress
     from engine.report import write_report
 
-    spec, strategy, examples, exemplars, chain = prepare(settings)
-    out = run_folder(settings, spec.name, strategy)
+    if (out / "summary.json").exists():  # finished by another process while this one waited to start
+        raise EngineError(f"{out} already holds a finished run: pass another --out folder")
+    done = resume_records(out, settings)
+    done_ids = {record["id"] for record in done}
+    todo = [example for example in examples if example.id not in done_ids]
     owned = backend is None
+    cache = None
     with WaveProgress(len(examples), enabled=progress) as bar:
+        for record in done:
+            bar.item_done(record["correct"])
         if owned:
             backend = load_backend(settings.backend, settings.model, progress=bar.say, dtype=settings.dtype)
-        by_run: dict[int, object] = {}
-        runs = []
-        for example in examples:
-            run = ExampleRun(initial_state(example, spec, exemplars))
-            by_run[id(run)] = example
-            runs.append(run)
-        scored: list[dict] = []
-        waves = {"count": 0, "requests": 0}
-        start = time.perf_counter()
-        with open(out / "samples.jsonl", "w", encoding="utf-8") as sink:
-
-            def finished(run: ExampleRun) -> None:
-                record = score_example(by_run[id(run)], run, spec)
-                scored.append(record)
-                sink.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
-                sink.flush()
-                bar.item_done(record["correct"])
-
-            def wave(number: int, requests: int, seconds: float) -> None:
-                waves["count"] = number
-                waves["requests"] += requests
-                bar.wave_done(number, requests, seconds)
-
-            try:
-                run_all(chain, runs, backend, on_wave=wave, on_done=finished)
-            finally:
-                if owned:
-                    close_backend(backend)
-        wall = time.perf_counter() - start
+        try:
+            backend, cache = open_step_cache(settings, backend)
+            scored, waves, wall = _generate(chain, spec, exemplars, todo, backend, out, bar)
+        finally:
+            if owned:
+                close_backend(backend)
+    generated_tokens = sum(s["completion_tokens"] for r in scored for s in r["steps"] if not s.get("cached"))
+    scored = done + scored
     order = {example.id: i for i, example in enumerate(examples)}
     scored.sort(key=lambda r: order[r["id"]])
     summary = summarize(scored, spec)
@@ -127,10 +185,45 @@ def run_eval(settings: EvalSettings, backend=None, progress: bool = True) -> dic
         dtype=getattr(backend, "dtype", None),
         samples=settings.samples, depth=settings.depth if spec.source.generator else None, seed=settings.seed,
         wall_seconds=round(wall, 2), waves=waves["count"], backend_requests=waves["requests"],
-        tokens_per_second=round(summary["completion_tokens"] / wall, 1) if wall > 0 else None,
+        tokens_per_second=round(generated_tokens / wall, 1) if wall > 0 else None,
+        resumed_items=len(done),
+        step_cache=({"path": str(cache.path), "hits": backend.hits, "misses": backend.misses}
+                    if cache is not None else None),
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"), out=str(out),
         environment=describe(getattr(backend, "dtype", None), scheduler="waves"),
     )
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    if cache is not None:
+        cache.close()
+    write_atomic(out / "summary.json", json.dumps(summary, indent=2))
     write_report(out, summary, scored)
     return summary
+
+
+def _generate(chain, spec, exemplars, examples, backend, out: Path, bar):
+    """Run the chain over `examples`, appending each finished item to samples.jsonl at once (flushed)."""
+    by_run: dict[int, object] = {}
+    runs = []
+    for example in examples:
+        run = ExampleRun(initial_state(example, spec, exemplars))
+        by_run[id(run)] = example
+        runs.append(run)
+    scored: list[dict] = []
+    waves = {"count": 0, "requests": 0}
+    start = time.perf_counter()
+    with open(out / "samples.jsonl", "a", encoding="utf-8") as sink:
+
+        def finished(run: ExampleRun) -> None:
+            record = score_example(by_run[id(run)], run, spec)
+            scored.append(record)
+            sink.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
+            sink.flush()
+            bar.item_done(record["correct"])
+
+        def wave(number: int, requests: int, seconds: float) -> None:
+            waves["count"] = number
+            waves["requests"] += requests
+            bar.wave_done(number, requests, seconds)
+
+        if runs:
+            run_all(chain, runs, backend, on_wave=wave, on_done=finished)
+    return scored, waves, time.perf_counter() - start

@@ -89,6 +89,11 @@ class GenerationResult:
     prompt_tokens: int
     completions: tuple[Completion, ...]
     seconds: float = 0.0
+    cached: bool = False
+    """Answered from the step cache (its `seconds` are those of the run that generated it)."""
+    error: str | None = None
+    """Why this one request could not be generated (say, a prompt longer than the model's context); it then has
+    no completions, and the chain step that asked fails that item alone."""
 
     @property
     def text(self) -> str:

@@ -197,18 +197,24 @@ def converted_dir(known: KnownModel) -> Path:
 
 
 def ensure_converted(known: KnownModel, progress=None) -> Path:
-    """Convert the embedded GGUF into a bf16 Hugging Face checkpoint once; later calls reuse it."""
+    """Convert the embedded GGUF into a bf16 Hugging Face checkpoint once; later calls reuse it.
+
+    Processes that start at once (parallel test workers, two evals) take turns on a lock file: the first
+    converts, the others wait and then find the finished folder.
+    """
+    from engine.files import exclusive
+
     target = converted_dir(known)
     if (target / "engine-converted.json").exists():
         return target
-    gguf_path = find_gguf(known)
-    say = progress or (lambda message: None)
-    say(f"converting {gguf_path.name} into a Hugging Face checkpoint at {target} (once, about a minute)")
-    from engine.convert import convert_gguf
+    with exclusive(target.parent / f".{known.name}.lock"):
+        if (target / "engine-converted.json").exists():
+            return target
+        gguf_path = find_gguf(known)
+        say = progress or (lambda message: None)
+        say(f"converting {gguf_path.name} into a Hugging Face checkpoint at {target} (once, about a minute)")
+        from engine.convert import convert_gguf
 
-    convert_gguf(gguf_path, target)
-    (target / "engine-converted.json").write_text(
-        json.dumps({"source": str(gguf_path), "model": known.name, "dtype": "bfloat16"}, indent=2)
-    )
-    say(f"converted {known.name} into {target}")
+        convert_gguf(gguf_path, target, {"source": str(gguf_path), "model": known.name, "dtype": "bfloat16"})
+        say(f"converted {known.name} into {target}")
     return target

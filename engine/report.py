@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from engine.files import write_atomic
+
 
 def pct(x: float) -> str:
     return f"{100 * x:.1f}%"
@@ -51,7 +53,7 @@ def write_report(out: Path, summary: dict, records: list[dict]) -> None:
             output = (last["outputs"][0] if last else record.get("error") or "")[:600]
             lines += [f"### {record['id']}: gold {record['gold']!r}, answer {record['answer']!r}", "",
                       "```", record["question"][:600], "```", "", "Model output:", "", "```", output, "```", ""]
-    (out / "report.md").write_text("\n".join(lines) + "\n")
+    write_atomic(out / "report.md", "\n".join(lines) + "\n")
 
 
 def depth_table(rows: list[dict]) -> str:

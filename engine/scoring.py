@@ -77,7 +77,12 @@ def score_example(example, run, spec) -> dict:
 def summarize(records: list[dict], spec) -> dict:
     """Accuracy with its interval, unparsed rate, every extraction side by side, tokens, and extras."""
     summary = accuracy_summary([r["correct"] for r in records], [r["unparsed"] for r in records])
-    summary["errors"] = sum(1 for r in records if r["error"])
+    # errors: items that failed (an exception, a refused prompt) or had a tool step fail (program, calculation)
+    failed_steps = [s for r in records for s in r["steps"] if s.get("error")]
+    summary["errors"] = sum(1 for r in records if r["error"] or any(s.get("error") for s in r["steps"]))
+    summary["step_errors"] = {kind: sum(1 for s in failed_steps if s["kind"] == kind)
+                              for kind in sorted({s["kind"] for s in failed_steps})}
+    summary["truncated_rate"] = (sum(1 for r in records if _truncated(r)) / len(records)) if records else 0.0
     summary["extractions"] = {}
     for name in [spec.parser, *spec.extra_parsers]:
         part = accuracy_summary([r["extractions"][name]["correct"] for r in records],
@@ -104,6 +109,11 @@ def summarize(records: list[dict], spec) -> dict:
         summary["per_class"] = per_class_report([r["answer"] for r in records], [r["gold"] for r in records],
                                                 [c.lower() for c in spec.classes])
     return summary
+
+
+def _truncated(record: dict) -> bool:
+    """Some model output of this item stopped at its token limit rather than at an end of its own."""
+    return any(reason == "length" for step in record["steps"] for reason in step.get("finish_reasons", ()))
 
 
 def _match_type(spec) -> str:

@@ -73,6 +73,8 @@ def shared_data() -> Path:
 
 @pytest.fixture(autouse=True)
 def _isolated_runs(tmp_path, monkeypatch):
-    """Runs without --out land in a temp folder, never in the checkout."""
+    """Runs without --out land in a temp folder, never in the checkout; each test has its own step cache, so no
+    test is answered from another's results (subprocesses inherit the variable)."""
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ENGINE_STEP_CACHE", str(tmp_path / "steps.sqlite"))
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")

@@ -113,21 +113,29 @@ def test_out_folder_with_a_run_is_not_overwritten(tmp_path):
     out = tmp_path / "run"
     settings = EvalSettings(task="arithmetic", strategy="direct", depth=1, limit=2, out=str(out))
     run_eval(settings, backend=ScriptedBackend(lambda r: "The answer is 1"), progress=False)
-    with pytest.raises(EngineError, match="already holds a run"):
+    with pytest.raises(EngineError, match="already holds a finished run"):
         run_eval(settings, backend=ScriptedBackend(lambda r: "1"), progress=False)
 
 
 def test_self_consistency_reports_maj_and_pass_at_k():
-    samples = iter(["The answer is 5", "The answer is 9", "The answer is 5"] * 2)
-    golds = arithmetic.generate(2, 1, 0)
+    items = arithmetic.generate(4, 1, 0)
+    golds = {e.question: e.gold for e in items}
+
+    def votes(gold: str) -> list[list[str]]:
+        wrong, other = str(int(gold) + 1), str(int(gold) + 2)
+        return [[gold, wrong, gold], [wrong, gold, wrong], [wrong, other, wrong], [gold, gold, gold]]
 
     def script(request):
-        return next(samples)
+        question = next(q for q in golds if q in request.messages[-1][1])
+        index = list(golds).index(question)
+        return [f"The answer is {value}" for value in votes(golds[question])[index]]
 
-    summary = run_eval(EvalSettings(task="arithmetic", strategy="direct", depth=1, limit=2, samples=3),
+    summary = run_eval(EvalSettings(task="arithmetic", strategy="direct", depth=1, limit=4, samples=3),
                        backend=ScriptedBackend(script), progress=False)
-    expected_correct = sum(1 for e in golds if e.gold == "5")
-    assert summary["correct"] == expected_correct and "maj@3" in summary and "pass@3" in summary
+    assert summary["correct"] == 2  # the majority is right on items 0 and 3 only
+    assert summary["maj@3"] == 0.5
+    assert summary["pass@3"] == 0.75  # some sample right on items 0, 1 and 3
+    assert summary["pass@1"] == pytest.approx((2 / 3 + 1 / 3 + 0 + 1) / 4)
     assert summary["waves"] == 1  # native n: one request per item
 
 
@@ -145,11 +153,24 @@ def test_gsm8k_reports_strict_and_flexible_side_by_side(shared_data):
 def test_sudoku_is_scored_by_the_rules():
     from engine.synthetic import sudoku
 
-    (item,) = sudoku.generate(1, 4, 0)
-    solution = "\n".join(item.gold[i:i + 4] for i in range(0, 16, 4))
-    summary = run_eval(EvalSettings(task="sudoku", strategy="direct", depth=4, limit=1),
-                       backend=ScriptedBackend([solution]), progress=False)
-    assert summary["correct"] == 1
+    right, clue_broken, rule_broken, unparsed = items = sudoku.generate(4, 4, 0)
+    blank = rule_broken.fields["grid"].index(".")
+    other_digit = "1" if rule_broken.gold[blank] != "1" else "2"
+    answers = {
+        right.fields["grid"]: sudoku.show(right.gold),
+        clue_broken.fields["grid"]: sudoku.show(clue_broken.gold.translate(str.maketrans("12", "21"))),
+        rule_broken.fields["grid"]: sudoku.show(rule_broken.gold[:blank] + other_digit + rule_broken.gold[blank + 1:]),
+        unparsed.fields["grid"]: "I cannot solve this one.",
+    }
+    assert len({sudoku.show(item.fields["grid"]) for item in items}) == 4
+
+    def script(request):
+        text = request.prompt or request.messages[-1][1]
+        return next(answer for grid, answer in answers.items() if sudoku.show(grid) in text)
+
+    summary = run_eval(EvalSettings(task="sudoku", strategy="direct", depth=4, limit=4),
+                       backend=ScriptedBackend(script), progress=False)
+    assert (summary["n"], summary["correct"], summary["unparsed"]) == (4, 1, 1)
 
 
 def test_nli_reports_per_class():
@@ -192,4 +213,5 @@ def test_pal_programs_that_misbehave_are_unparsed_and_the_run_goes_on():
     assert "timed out" in errors[0] and "ValueError" in errors[1]
     assert "network" in errors[2] and "file access" in errors[3] and "no Python program" in errors[4]
     assert summary["n"] == 6 and summary["unparsed"] == 5
+    assert summary["errors"] == 5 and summary["step_errors"] == {"program": 5}  # counted, not only recorded
     assert "per_step" not in summary  # a program's intermediate values are in no text: no step figures

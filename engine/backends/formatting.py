@@ -7,7 +7,7 @@ chat template identically on `hf` and `vllm`, and both see exactly the same toke
 from __future__ import annotations
 
 from engine.errors import ModelError
-from engine.generation import GenerationRequest
+from engine.generation import GenerationRequest, GenerationResult
 from engine.sampling import SamplingSettings
 
 
@@ -38,6 +38,19 @@ def prompt_token_ids(request: GenerationRequest, tokenizer) -> list[int]:
     if request.continuation:
         ids = ids + tokenizer(request.continuation, add_special_tokens=False)["input_ids"]
     return ids
+
+
+def too_long(request: GenerationRequest, ids: list[int], context: int | None, tokenizer) -> GenerationResult | None:
+    """A failed result for a prompt that leaves no room in the model's context, else None.
+
+    One such item must fail with its reason while the rest of the wave is generated: vLLM would reject the
+    whole call, and transformers would run past the positions the model was trained on.
+    """
+    if context is None or len(ids) < context:
+        return None
+    reason = (f"the prompt has {len(ids)} tokens, the model's context holds {context}: "
+              "shorten the template or the exemplars, or use a model with a longer context")
+    return GenerationResult(request.key, prompt_text(request, tokenizer), len(ids), (), error=reason)
 
 
 def vllm_sampling_kwargs(settings: SamplingSettings) -> dict:

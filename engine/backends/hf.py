@@ -5,7 +5,8 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 
-from engine.backends.formatting import batches, cut_at_stop, hf_generate_kwargs, prompt_text, prompt_token_ids
+from engine.backends.formatting import (batches, cut_at_stop, hf_generate_kwargs, prompt_text, prompt_token_ids,
+                                        too_long)
 from engine.errors import BackendUnavailable, ModelError
 from engine.generation import Completion, GenerationRequest, GenerationResult
 
@@ -60,7 +61,10 @@ class HFBackend:
         results: list[GenerationResult | None] = [None] * len(requests)
         for sampling, indices in groups.items():
             encoded = {i: prompt_token_ids(requests[i], self.tokenizer) for i in indices}
-            by_length = sorted(indices, key=lambda i: len(encoded[i]))
+            context = getattr(self.lm.config, "max_position_embeddings", None)
+            for i in indices:
+                results[i] = too_long(requests[i], encoded[i], context, self.tokenizer)
+            by_length = sorted((i for i in indices if results[i] is None), key=lambda i: len(encoded[i]))
             for batch in batches(by_length, self.batch_size):
                 for i, result in zip(batch, self._generate_batch([requests[i] for i in batch], [encoded[i] for i in batch], sampling)):
                     results[i] = result

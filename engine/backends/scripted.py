@@ -19,7 +19,10 @@ class ScriptedBackend:
     name = "scripted"
     model = "scripted"
 
-    def __init__(self, script: list[str] | Callable[[GenerationRequest], str | list[str]]):
+    def __init__(self, script: list[str] | Callable[[GenerationRequest], str | list[str]], identity: str | None = None):
+        """`identity`: a name for what the script answers, which lets the step cache store its results (a
+        scripted backend without one is never cached: two scripts must never answer for each other)."""
+        self.identity = identity
         self._queue = deque(script) if not callable(script) else None
         self._answer = script if callable(script) else None
         self.calls: list[list[GenerationRequest]] = []

@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 import time
 
-from engine.backends.formatting import prompt_text, prompt_token_ids, vllm_sampling_kwargs
+from engine.backends.formatting import prompt_text, prompt_token_ids, too_long, vllm_sampling_kwargs
 from engine.errors import BackendUnavailable, ModelError
 from engine.generation import Completion, GenerationRequest, GenerationResult
 
@@ -114,14 +114,19 @@ class VLLMBackend:
         if not requests:
             return []
         encoded = [prompt_token_ids(r, self.tokenizer) for r in requests]
-        params = [SamplingParams(**vllm_sampling_kwargs(r.sampling)) for r in requests]
+        context = self.llm.llm_engine.model_config.max_model_len
+        refused = {i: failed for i, (r, ids) in enumerate(zip(requests, encoded))
+                   if (failed := too_long(r, ids, context, self.tokenizer)) is not None}
+        served = [i for i in range(len(requests)) if i not in refused]
+        params = [SamplingParams(**vllm_sampling_kwargs(requests[i].sampling)) for i in served]
         start = time.perf_counter()
         outputs = self.llm.generate(
-            [{"prompt_token_ids": ids} for ids in encoded], sampling_params=params, use_tqdm=False
-        )
-        seconds = (time.perf_counter() - start) / len(requests)
-        results = []
-        for request, ids, output in zip(requests, encoded, outputs):
+            [{"prompt_token_ids": encoded[i]} for i in served], sampling_params=params, use_tqdm=False
+        ) if served else []
+        seconds = (time.perf_counter() - start) / max(len(served), 1)
+        results = dict(refused)
+        for index, output in zip(served, outputs):
+            request, ids = requests[index], encoded[index]
             completions = tuple(
                 Completion(
                     text=o.text,
@@ -131,10 +136,9 @@ class VLLMBackend:
                 )
                 for o in output.outputs
             )
-            results.append(
-                GenerationResult(request.key, prompt_text(request, self.tokenizer), len(ids), completions, seconds)
-            )
-        return results
+            results[index] = GenerationResult(request.key, prompt_text(request, self.tokenizer), len(ids),
+                                              completions, seconds)
+        return [results[i] for i in range(len(requests))]
 
 
     def close(self) -> None:

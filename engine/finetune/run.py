@@ -15,6 +15,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from engine.files import write_atomic
 from engine.errors import EngineError
 from engine.finetune.settings import FinetuneSettings
 
@@ -98,7 +99,7 @@ def finetune(settings: FinetuneSettings | None = None, progress=print, **options
         "command": _command(),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    write_atomic(out / "summary.json", json.dumps(summary, indent=2))
     return summary
 
 

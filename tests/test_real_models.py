@@ -13,6 +13,7 @@ from engine.cli import main
 from engine.evaluate import EvalSettings, run_eval
 from engine.generation import GenerationRequest
 from engine.sampling import SamplingSettings
+from engine.verify import verify_run
 
 PARITY_PROMPTS = [
     GenerationRequest.chat([{"role": "user", "content": "What is the capital of France?"}]),
@@ -108,7 +109,15 @@ def test_eval_on_vllm_with_a_decomposition_chain(real_vllm, tmp_path):
     lines = (tmp_path / "r" / "samples.jsonl").read_text().splitlines()
     first = json.loads(lines[0])
     assert first["steps"][0]["prompt"].startswith("<|im_start|>system") and first["steps"][0]["outputs"][0]
-    assert summary["completion_tokens"] > 0 and 0 <= summary["accuracy"] <= 1
+    records = [json.loads(line) for line in lines]
+    assert any(len(r["steps"]) > 3 for r in records)  # plans with sub-questions were solved one by one
+    assert verify_run(tmp_path / "r") == ([], 16)  # every item once, each re-scored, the summary recomputed
+    replay = run_eval(EvalSettings(task="arithmetic", strategy="decompose", depth=2, limit=16,
+                                   out=str(tmp_path / "again")), backend=real_vllm, progress=False)
+    assert replay["step_cache"]["misses"] == 0 and replay["step_cache"]["hits"] == summary["backend_requests"]
+    again = [json.loads(line) for line in (tmp_path / "again" / "samples.jsonl").read_text().splitlines()]
+    assert [(r["answer"], [s["outputs"] for s in r["steps"]]) for r in again] == \
+        [(r["answer"], [s["outputs"] for s in r["steps"]]) for r in records]
 
 
 @pytest.mark.model
@@ -142,8 +151,8 @@ def test_answers_do_not_depend_on_what_else_is_in_the_batch(real_vllm, tmp_path)
     """64 items alone, then the same 64 inside a run of 128: every step's text must be identical (fp32)."""
 
     def texts(limit, name):
-        run_eval(EvalSettings(task="arithmetic", strategy="cot", depth=2, limit=limit, max_tokens=48,
-                              out=str(tmp_path / name)), backend=real_vllm, progress=False)
+        run_eval(EvalSettings(task="arithmetic", strategy="cot", depth=2, limit=limit, max_tokens=48, no_cache=True,
+                              out=str(tmp_path / name)), backend=real_vllm, progress=False)  # generate both
         records = [json.loads(line) for line in (tmp_path / name / "samples.jsonl").read_text().splitlines()]
         return {r["id"]: (r["answer"], [s["outputs"] for s in r["steps"]]) for r in records}
 

@@ -75,7 +75,11 @@ def build_parser() -> argparse.ArgumentParser:
     e = verbs.add_parser("eval", help="evaluate a strategy on a task; writes summary.json, samples.jsonl, report.md")
     e.add_argument("--task", required=True)
     e.add_argument("--strategy", choices=STRATEGIES)
-    model_options(e)
+    model_options(e, default_backend="auto")
+    e.add_argument("--scheduler", choices=("auto", "continuous", "waves"), default="auto",
+                   help="continuous: each item's next step enters the engine as soon as its last one finished "
+                        "(vllm); waves: one backend call per step across the dataset; auto (default): continuous "
+                        "where the backend can")
     e.add_argument("--limit", type=_positive("--limit"), help="first N items (or N synthetic items)")
     e.add_argument("--depth", type=_positive("--depth"), help="steps per item, for synthetic tasks")
     e.add_argument("--samples", type=_positive("--samples"), default=1, help="k > 1: self-consistency with k samples")

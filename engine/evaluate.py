@@ -10,6 +10,7 @@ import json
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -30,7 +31,8 @@ class EvalSettings(BaseModel):
     strategy: str | None = None
     """Defaults to the task's default strategy."""
     model: str | None = None
-    backend: str = "hf"
+    backend: str = "auto"
+    """hf, vllm, or auto: vllm where it is installed, else hf."""
     dtype: str = "auto"
     limit: int | None = None
     depth: int | None = None
@@ -49,15 +51,22 @@ class EvalSettings(BaseModel):
     """The step cache file (default: ENGINE_STEP_CACHE, else steps.sqlite in the engine's cache folder)."""
     no_cache: bool = False
     """Generate every step afresh and store nothing (results then depend on nothing stored)."""
+    scheduler: Literal["auto", "continuous", "waves"] = "auto"
+    """continuous: each item's next step is sent as soon as its last one finished (vLLM); waves: one backend
+    call per chain step across the dataset (any backend). auto: continuous where the backend can."""
 
 
 def prepare(settings: EvalSettings):
     """Everything that can fail before any model is loaded: task, data, exemplars, chain wiring."""
+    from engine.backends import resolve_backend_name
     from engine.datasets import load_exemplars
     from engine.tasks import expand_path
 
     if settings.limit is not None and settings.limit < 1:
         raise EngineError(f"--limit must be at least 1, got {settings.limit}")
+    if settings.scheduler == "continuous" and resolve_backend_name(settings.backend) == "hf":
+        raise EngineError("--scheduler continuous needs a backend with an engine loop: use --backend vllm, "
+                          "or --scheduler waves with hf")
     spec, base = load_spec(settings.task)
     strategy = settings.strategy or spec.default_strategy
     examples = load_examples(spec, base, settings.limit, settings.depth, settings.seed, settings.data)
@@ -73,7 +82,7 @@ def prepare(settings: EvalSettings):
 RUN_FILE = "run.json"
 """The settings a run folder was started with: a rerun with the same settings resumes it, others are refused."""
 
-NOT_IN_RUN_FILE = {"out", "cache", "no_cache"}
+NOT_IN_RUN_FILE = {"out", "cache", "no_cache", "scheduler"}
 """Settings that do not change a run's results, so a resume may change them."""
 
 
@@ -152,7 +161,7 @@ def run_eval(settings: EvalSettings, backend=None, progress: bool = True) -> dic
 
 
 def _run_locked(settings, backend, progress, spec, strategy, examples, exemplars, chain, out: Path) -> dict:
-    from engine.backends import close_backend, load_backend
+    from engine.backends import close_backend, load_backend, resolve_backend_name
     from engine.files import write_atomic
     from engine.progress import WaveProgress
     from engine.report import write_report
@@ -168,10 +177,12 @@ def _run_locked(settings, backend, progress, spec, strategy, examples, exemplars
         for record in done:
             bar.item_done(record["correct"])
         if owned:
-            backend = load_backend(settings.backend, settings.model, progress=bar.say, dtype=settings.dtype)
+            backend = load_backend(resolve_backend_name(settings.backend), settings.model, progress=bar.say,
+                                   dtype=settings.dtype)
         try:
             backend, cache = open_step_cache(settings, backend)
-            scored, waves, wall = _generate(chain, spec, exemplars, todo, backend, out, bar)
+            scheduler = _scheduler(settings.scheduler, backend)
+            scored, waves, wall = _generate(chain, spec, exemplars, todo, backend, out, bar, scheduler)
         finally:
             if owned:
                 close_backend(backend)
@@ -184,13 +195,14 @@ def _run_locked(settings, backend, progress, spec, strategy, examples, exemplars
         task=spec.name, strategy=strategy, model=settings.model or "smollm2-135m", backend=backend.name,
         dtype=getattr(backend, "dtype", None),
         samples=settings.samples, depth=settings.depth if spec.source.generator else None, seed=settings.seed,
-        wall_seconds=round(wall, 2), waves=waves["count"], backend_requests=waves["requests"],
+        wall_seconds=round(wall, 2), scheduler=scheduler, backend_requests=waves["requests"],
+        waves=waves["count"] if scheduler == "waves" else None,
         tokens_per_second=round(generated_tokens / wall, 1) if wall > 0 else None,
         resumed_items=len(done),
         step_cache=({"path": str(cache.path), "hits": backend.hits, "misses": backend.misses}
                     if cache is not None else None),
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"), out=str(out),
-        environment=describe(getattr(backend, "dtype", None), scheduler="waves"),
+        environment=describe(getattr(backend, "dtype", None), scheduler=scheduler),
     )
     if cache is not None:
         cache.close()
@@ -199,7 +211,18 @@ def _run_locked(settings, backend, progress, spec, strategy, examples, exemplars
     return summary
 
 
-def _generate(chain, spec, exemplars, examples, backend, out: Path, bar):
+def _scheduler(asked: str, backend) -> str:
+    from engine.continuous import supports_continuous
+
+    if asked == "continuous" and not supports_continuous(backend):
+        raise EngineError(f"--scheduler continuous: the {backend.name} backend has no engine loop; "
+                          "use --backend vllm, or --scheduler waves")
+    if asked == "auto":
+        return "continuous" if supports_continuous(backend) else "waves"
+    return asked
+
+
+def _generate(chain, spec, exemplars, examples, backend, out: Path, bar, scheduler: str = "waves"):
     """Run the chain over `examples`, appending each finished item to samples.jsonl at once (flushed)."""
     by_run: dict[int, object] = {}
     runs = []
@@ -224,6 +247,13 @@ def _generate(chain, spec, exemplars, examples, backend, out: Path, bar):
             waves["requests"] += requests
             bar.wave_done(number, requests, seconds)
 
-        if runs:
+        def polled(completed: int, waiting: int) -> None:
+            waves["requests"] += completed
+
+        if runs and scheduler == "continuous":
+            from engine.continuous import run_continuous
+
+            run_continuous(chain, runs, backend, on_done=finished, on_poll=polled)
+        elif runs:
             run_all(chain, runs, backend, on_wave=wave, on_done=finished)
     return scored, waves, time.perf_counter() - start

@@ -112,20 +112,22 @@ def drive(program: Program, backend, on_wave: Callable[[int, int, float], None] 
                 on_wave(wave, len(results), seconds)
 
 
+def example_program(chain, run: ExampleRun, on_done: Callable[[ExampleRun], None] | None = None) -> Program:
+    """One example's chain as a generator of request lists, reporting the example to `on_done` at its end."""
+    yield from chain.run(run)
+    if on_done:
+        on_done(run)
+    return run
+
+
 def run_all(chain, runs: Iterable[ExampleRun], backend, on_wave=None, on_done: Callable[[ExampleRun], None] | None = None) -> list[ExampleRun]:
     """Run `chain` for every example run, batching across the dataset; `on_done` sees each as it finishes."""
     runs = list(runs)
-
-    def one(run: ExampleRun) -> Program:
-        yield from chain.run(run)
-        if on_done:
-            on_done(run)
-        return run
 
     def failed(index: int, exc: BaseException) -> None:
         runs[index].error = f"{type(exc).__name__}: {exc}"
         if on_done:
             on_done(runs[index])
 
-    drive(gather([one(r) for r in runs], on_error=failed), backend, on_wave)
+    drive(gather([example_program(chain, r, on_done) for r in runs], on_error=failed), backend, on_wave)
     return runs

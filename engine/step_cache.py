@@ -180,9 +180,54 @@ class CachedBackend:
     def __init__(self, backend, cache: StepCache, identity: str):
         self.inner, self.cache, self.identity = backend, cache, identity
         self.hits = self.misses = 0
+        self._ready: list[tuple] = []  # continuous scheduling: answers found in the cache, for the next poll
+        self._waiting: dict[str, list] = {}  # key in flight -> [(tag, request), ...] waiting for it
+        if hasattr(backend, "submit"):  # offer continuous scheduling only where the real backend has it
+            self.submit, self.poll, self.busy = self._submit, self._poll, self._busy
 
     def __getattr__(self, name):
+        if name in ("submit", "poll", "busy"):
+            raise AttributeError(name)
         return getattr(self.inner, name)
+
+    def _submit(self, request: GenerationRequest, tag) -> None:
+        if not cacheable(request):
+            self.misses += 1
+            self.inner.submit(request, (None, tag))
+            return
+        key = entry_key(self.identity, request)
+        if key in self._waiting:  # the same request is being generated: share its result
+            self._waiting[key].append((tag, request))
+            return
+        entry = self.cache.get_many([key]).get(key)
+        if entry is not None:
+            self.hits += 1
+            self._ready.append((tag, _from_entry(request, entry)))
+            return
+        self.misses += 1
+        self._waiting[key] = [(tag, request)]
+        self.inner.submit(request, (key, tag))
+
+    def _poll(self) -> list[tuple]:
+        done, self._ready = self._ready, []
+        rows = []
+        for (key, tag), result in self.inner.poll():
+            if key is None:
+                done.append((tag, result))
+                continue
+            waiters = self._waiting.pop(key)
+            if result.error is None:
+                rows.append((key, self.identity, _as_entry(result)))
+            done.append((tag, result))
+            for other_tag, other in waiters[1:]:
+                self.hits += 1
+                done.append((other_tag, result if result.error else _from_entry(other, _as_entry(result))))
+        if rows:
+            self.cache.put_many(rows)
+        return done
+
+    def _busy(self) -> bool:
+        return bool(self._ready) or self.inner.busy()
 
     def generate(self, requests: list[GenerationRequest]) -> list[GenerationResult]:
         keys = [entry_key(self.identity, r) if cacheable(r) else None for r in requests]
@@ -196,7 +241,8 @@ class CachedBackend:
                 first_of[key] = index
                 todo.append(index)
         fresh = dict(zip(todo, self.inner.generate([requests[i] for i in todo]))) if todo else {}
-        rows = [(keys[i], self.identity, _as_entry(fresh[i])) for i in todo if keys[i] is not None]
+        rows = [(keys[i], self.identity, _as_entry(fresh[i])) for i in todo
+                if keys[i] is not None and fresh[i].error is None]
         if rows:
             self.cache.put_many(rows)
         results = []
@@ -204,8 +250,11 @@ class CachedBackend:
             if index in fresh:
                 results.append(fresh[index])
                 self.misses += 1
-            else:
-                entry = found.get(key) or _as_entry(fresh[first_of[key]])
-                results.append(_from_entry(request, entry))
+            elif key in found:
+                results.append(_from_entry(request, found[key]))
+                self.hits += 1
+            else:  # the same request earlier in this wave
+                twin = fresh[first_of[key]]
+                results.append(twin if twin.error else _from_entry(request, _as_entry(twin)))
                 self.hits += 1
         return results

@@ -5,6 +5,6 @@ completions for chain tests.
 """
 
 from engine.backends.base import BACKENDS, Backend, close_backend, load_backend, resolve_backend_name
-from engine.backends.scripted import ScriptedBackend
+from engine.backends.scripted import ScriptedBackend, ScriptedEngine
 
-__all__ = ["BACKENDS", "Backend", "ScriptedBackend", "close_backend", "load_backend", "resolve_backend_name"]
+__all__ = ["BACKENDS", "Backend", "ScriptedBackend", "ScriptedEngine", "close_backend", "load_backend", "resolve_backend_name"]

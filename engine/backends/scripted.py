@@ -51,3 +51,36 @@ class ScriptedBackend:
                                           stop_string=stop_string))
         completions = tuple(completions)
         return GenerationResult(request.key, prompt, len(prompt.split()), completions)
+
+
+class ScriptedEngine(ScriptedBackend):
+    """A scripted backend that generates continuously, as vLLM's engine loop does, for scheduler tests.
+
+    Each `poll` is one decoding step for every request in flight (at most `max_batch`); a request finishes
+    after as many steps as its longest completion has tokens (words here), or as `cost(request)` says. `steps`
+    counts the polls, so a test can compare how long a chain keeps the engine busy under each scheduler.
+    """
+
+    def __init__(self, script, identity: str | None = None, max_batch: int = 256, cost=None):
+        super().__init__(script, identity)
+        self.max_batch = max_batch
+        self.cost = cost
+        self.in_flight: list[list] = []
+        self.steps = 0
+
+    def submit(self, request: GenerationRequest, tag) -> None:
+        self.calls.append([request])
+        result = self._result(request)
+        steps = self.cost(request) if self.cost else max([c.completion_tokens for c in result.completions] + [1])
+        self.in_flight.append([tag, result, steps])
+
+    def poll(self) -> list[tuple[object, GenerationResult]]:
+        self.steps += 1
+        for entry in self.in_flight[: self.max_batch]:
+            entry[2] -= 1
+        done = [(tag, result) for tag, result, left in self.in_flight if left <= 0]
+        self.in_flight = [entry for entry in self.in_flight if entry[2] > 0]
+        return done
+
+    def busy(self) -> bool:
+        return bool(self.in_flight)

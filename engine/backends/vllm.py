@@ -104,6 +104,9 @@ class VLLMBackend:
             raise ModelError(f"vLLM could not start on model {model!r} ({first}): check the name or path, "
                              "or try --backend hf") from exc
         self.tokenizer = self.llm.get_tokenizer()
+        self._in_flight: dict[str, tuple] = {}  # continuous scheduling: request id -> (tag, request, ids, start)
+        self._ready: list[tuple] = []
+        self._counter = 0
         model_config = getattr(self.llm.llm_engine, "model_config", None)
         if model_config is not None:  # what "auto" became, for the record
             self.dtype = str(model_config.dtype).removeprefix("torch.")
@@ -126,20 +129,54 @@ class VLLMBackend:
         seconds = (time.perf_counter() - start) / max(len(served), 1)
         results = dict(refused)
         for index, output in zip(served, outputs):
-            request, ids = requests[index], encoded[index]
-            completions = tuple(
-                Completion(
-                    text=o.text,
-                    completion_tokens=len(o.token_ids),
-                    finish_reason="length" if o.finish_reason == "length" else "stop",
-                    stop_string=o.stop_reason if isinstance(o.stop_reason, str) else None,
-                )
-                for o in output.outputs
-            )
-            results[index] = GenerationResult(request.key, prompt_text(request, self.tokenizer), len(ids),
-                                              completions, seconds)
+            results[index] = self._result(requests[index], encoded[index], output, seconds)
         return [results[i] for i in range(len(requests))]
 
+    def _result(self, request: GenerationRequest, ids: list[int], output, seconds: float) -> GenerationResult:
+        completions = tuple(
+            Completion(
+                text=o.text,
+                completion_tokens=len(o.token_ids),
+                finish_reason="length" if o.finish_reason == "length" else "stop",
+                stop_string=o.stop_reason if isinstance(o.stop_reason, str) else None,
+            )
+            for o in output.outputs
+        )
+        return GenerationResult(request.key, prompt_text(request, self.tokenizer), len(ids), completions, seconds)
+
+    # Continuous scheduling (engine.continuous): requests enter vLLM's engine loop one at a time, whenever the
+    # chain that asks for them is ready, and come back as soon as they finish.
+
+    def submit(self, request: GenerationRequest, tag) -> None:
+        """Add one request to the running engine; its result comes back from `poll` with `tag`."""
+        from vllm import SamplingParams
+        from vllm.sampling_params import RequestOutputKind
+
+        ids = prompt_token_ids(request, self.tokenizer)
+        refused = too_long(request, ids, self.llm.llm_engine.model_config.max_model_len, self.tokenizer)
+        if refused is not None:
+            self._ready.append((tag, refused))
+            return
+        params = SamplingParams(**vllm_sampling_kwargs(request.sampling))
+        params.output_kind = RequestOutputKind.FINAL_ONLY  # one output per request, when it is finished
+        self._counter += 1
+        request_id = f"engine-{self._counter}"
+        self._in_flight[request_id] = (tag, request, ids, time.perf_counter())
+        self.llm.llm_engine.add_request(request_id, {"prompt_token_ids": ids}, params)
+
+    def poll(self) -> list[tuple[object, GenerationResult]]:
+        """Run one engine step; the (tag, result) of every request that finished (or was refused) since."""
+        done, self._ready = self._ready, []
+        engine = self.llm.llm_engine
+        if engine.has_unfinished_requests():
+            for output in engine.step():
+                if output.finished and output.request_id in self._in_flight:
+                    tag, request, ids, started = self._in_flight.pop(output.request_id)
+                    done.append((tag, self._result(request, ids, output, time.perf_counter() - started)))
+        return done
+
+    def busy(self) -> bool:
+        return bool(self._ready) or self.llm.llm_engine.has_unfinished_requests()
 
     def close(self) -> None:
         """Stop vLLM's engine process now, rather than at interpreter exit (when its logging is already gone)."""

@@ -73,15 +73,15 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--json", action="store_true", help="print one JSON object with completions and token counts")
 
     e = verbs.add_parser("eval", help="evaluate a strategy on a task; writes summary.json, samples.jsonl, report.md")
-    e.add_argument("--task", required=True)
-    e.add_argument("--strategy", choices=STRATEGIES)
+    e.add_argument("--task", required=True, help="a task name or file; a comma list runs each (one model start)")
+    e.add_argument("--strategy", help=f"one of {', '.join(STRATEGIES)}; a comma list runs each")
     model_options(e, default_backend="auto")
     e.add_argument("--scheduler", choices=("auto", "continuous", "waves"), default="auto",
                    help="continuous: each item's next step enters the engine as soon as its last one finished "
                         "(vllm); waves: one backend call per step across the dataset; auto (default): continuous "
                         "where the backend can")
     e.add_argument("--limit", type=_positive("--limit"), help="first N items (or N synthetic items)")
-    e.add_argument("--depth", type=_positive("--depth"), help="steps per item, for synthetic tasks")
+    e.add_argument("--depth", help="steps per item, for synthetic tasks; a list (1,2,3 or 1-4) runs each")
     e.add_argument("--samples", type=_positive("--samples"), default=1, help="k > 1: self-consistency with k samples")
     e.add_argument("--temperature", type=float, default=0.7, help="sampling temperature for --samples > 1")
     e.add_argument("--seed", type=int, default=0)
@@ -236,9 +236,20 @@ def cmd_generate(args) -> int:
 
 def cmd_eval(args) -> int:
     from engine.evaluate import EvalSettings, run_eval
+    from engine.multi_run import is_many, plan_runs, run_many
+    from engine.tasks import STRATEGIES
 
-    settings = EvalSettings(**{k: getattr(args, k) for k in EvalSettings.model_fields})
-    summary = run_eval(settings)
+    fields = {k: getattr(args, k) for k in EvalSettings.model_fields}
+    if is_many(args.task, args.strategy, args.depth):
+        run_many(plan_runs(fields))
+        return 0
+    if args.strategy is not None and args.strategy not in STRATEGIES:
+        raise EngineError(f"unknown strategy {args.strategy!r}: use one of {', '.join(STRATEGIES)}")
+    if args.depth is not None:
+        if not args.depth.isdigit() or int(args.depth) < 1:
+            raise EngineError(f"--depth must be a whole number from 1, or a list such as 1,2,3 or 1-4; got {args.depth!r}")
+        fields["depth"] = int(args.depth)
+    summary = run_eval(EvalSettings(**fields))
     print(_summary_line(summary))
     print(f"wrote {summary['out']}/summary.json, samples.jsonl, report.md")
     return 0

@@ -204,6 +204,10 @@ def _run_locked(settings, backend, progress, spec, strategy, examples, exemplars
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"), out=str(out),
         environment=describe(getattr(backend, "dtype", None), scheduler=scheduler),
     )
+    if any(step["kind"] == "program" for record in scored for step in record["steps"]):
+        from engine.sandbox import isolation_layers
+
+        summary["sandbox_layers"] = isolation_layers()  # how contained the model's programs were, on this machine
     if cache is not None:
         cache.close()
     write_atomic(out / "summary.json", json.dumps(summary, indent=2))

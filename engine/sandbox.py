@@ -1,26 +1,29 @@
 """Run model-written Python (program-aided reasoning, PAL) in an isolated child process.
 
 A model's program is untrusted. `run_program` runs it in a fresh ``python -I -S -B`` subprocess whose working
-directory is a new temporary directory (removed afterwards), with a minimal environment, and these layers:
+directory is a new temporary directory (removed afterwards), with a minimal environment, and these layers,
+outermost first (`isolation_layers()` names the ones active on this machine):
 
+* **bubblewrap** (`engine.sandbox_box`), the boundary: the child sees only the interpreter's files (read-only),
+  its own directory, a fresh ``/proc`` and an empty ``/tmp``; no network, no other process, no capabilities,
+  and it dies with its parent. Where bwrap cannot run (or ``ENGINE_SANDBOX_NO_BWRAP=1``) the engine logs one
+  warning line per process naming the layers it has instead;
+* **a fresh network namespace**: bubblewrap's, or util-linux ``unshare --net`` without it (checked once);
+* **a wall-clock timeout**: the child is a session leader and its whole process group is killed, also when
+  the caller is interrupted (Ctrl-C) while the program runs;
 * **resource limits** set by the runner before any user code: address space (``memory_mb``), CPU seconds,
-  open files, file size (1 MiB), core dumps off, and no new processes (``RLIMIT_NPROC`` 0; ignored for root);
-* **a wall-clock timeout**: the child is a session leader and its whole process group is killed;
-* **an audit hook** (`sys.addaudithook`) that refuses network use, starting programs or processes, ctypes,
-  signals to other processes, changing limits, and file access outside the sandbox directory (reading
-  Python's own standard library is allowed, so ``import fractions`` works); every refusal is reported as a
-  one-line error such as ``"blocked: network access"`` even if the program catches the exception;
-* **a seccomp filter** (x86-64 and aarch64 Linux, installed through ctypes before the hook) that makes
-  fork/clone/exec/socket/ptrace/kill/mount/unshare fail with EPERM, the backstop for anything the audit hook
-  misses (audit hooks are not a security boundary by themselves). A side effect: programs cannot start
-  threads;
-* **a fresh network namespace** via util-linux ``unshare --net`` when that works here (root, or user
-  namespaces allowed); checked once per process, skipped silently otherwise.
+  open files, file size (1 MiB), core dumps off, and no new processes (``RLIMIT_NPROC`` 0);
+* **no capabilities and a seccomp filter** (x86-64 and aarch64 Linux): fork/clone/exec/socket/ptrace/kill/
+  pidfd/mount/unshare fail with EPERM (so programs cannot start threads either), and even root cannot raise
+  its limits again;
+* **an audit hook** (`engine.sandbox_hook`) that refuses network use, starting programs, ctypes and native
+  modules, signals, changing limits, interpreter introspection that could reach the hook, and file access
+  outside the sandbox directory (reading the standard library is allowed, so ``import fractions`` works).
+  Every refusal becomes a one-line error such as ``"blocked: network access"`` even if the program catches
+  the exception. Audit hooks are not a boundary, which is why the layers above exist.
 
-`isolation_layers()` reports which of these are active on this machine.
-
-The child talks back through one JSON line on its stdout behind a per-run random marker, so nothing a
-program prints can be confused with the result.
+The child talks back through one JSON line on its stdout behind a per-run random token
+(`engine.sandbox_output`), so nothing a program prints can be confused with the result.
 """
 
 from __future__ import annotations
@@ -38,16 +41,13 @@ import tempfile
 import textwrap
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
+from engine import sandbox_box
 from engine.errors import EngineError
+from engine.sandbox_output import STDOUT_CAP, VALUE_CAP, Drain, ProgramResult, interpret
 
-STDOUT_CAP = 10_000
-"""At most this many characters of the program's stdout are kept in `ProgramResult.stdout`."""
-
-VALUE_CAP = 10_000
-"""At most this many characters of the answer are kept in `ProgramResult.value`."""
+__all__ = ["STDOUT_CAP", "VALUE_CAP", "ProgramResult", "extract_code", "isolation_layers", "run_program"]
 
 MAX_CODE_CHARS = 200_000
 """Longer programs are refused with an EngineError."""
@@ -59,31 +59,6 @@ OPEN_FILES_LIMIT = 32
 """RLIMIT_NOFILE for the program."""
 
 MIN_MEMORY_MB = 64
-
-_MARKER = b"@@engine-sandbox-result@@"
-_HEAD_BYTES = 1 << 20  # keep this much of each stream from its start ...
-_TAIL_BYTES = 256 << 10  # ... and this much from its end (where the result line is)
-_ERROR_CAP = 300
-
-
-@dataclass(frozen=True)
-class ProgramResult:
-    """What running one program gave."""
-
-    ok: bool
-    """True when the program finished, produced an answer, and nothing it tried was blocked."""
-
-    value: str | None
-    """The answer: str() of what the entry function returned, else the last non-empty line printed."""
-
-    stdout: str
-    """What the program printed (capped at STDOUT_CAP characters)."""
-
-    error: str | None
-    """One line saying why not ok: "timed out after 5.0 s", "ZeroDivisionError: division by zero", ..."""
-
-    seconds: float
-    """Wall-clock time the child took, start-up included."""
 
 
 def run_program(
@@ -101,7 +76,11 @@ def run_program(
 
 
 def isolation_layers() -> list[str]:
-    """The isolation layers active for a program run on this machine, as reported by a trivial child."""
+    """The isolation layers active for a program run on this machine, as reported by a trivial child.
+
+    Names, outermost first: subprocess, tempdir, env, bubblewrap, netns, rlimits, no-capabilities, seccomp,
+    nproc, audit-hook. A run's summary records them, so results from a weaker sandbox can be told apart.
+    """
     result, layers = _run("pass", 10.0, 256, None)
     if layers is None:
         raise EngineError(f"the sandbox could not start a child Python here ({result.error}); check {sys.executable}")
@@ -200,40 +179,6 @@ def _child_env(directory: str) -> dict[str, str]:
     }
 
 
-class _Drain(threading.Thread):
-    """Reads a pipe to its end, keeping its first _HEAD_BYTES and last _TAIL_BYTES."""
-
-    def __init__(self, stream) -> None:
-        super().__init__(daemon=True)
-        self.stream = stream
-        self.head = bytearray()
-        self.tail = bytearray()
-        self.total = 0
-
-    def run(self) -> None:
-        fd = self.stream.fileno()
-        try:
-            while True:
-                chunk = os.read(fd, 65536)
-                if not chunk:
-                    break
-                self.total += len(chunk)
-                room = _HEAD_BYTES - len(self.head)
-                if room > 0:
-                    self.head += chunk[:room]
-                    chunk = chunk[room:]
-                if chunk:
-                    self.tail += chunk
-                    if len(self.tail) > _TAIL_BYTES:
-                        del self.tail[: len(self.tail) - _TAIL_BYTES]
-        except OSError:
-            pass
-
-    @property
-    def gap(self) -> bool:
-        return self.total > len(self.head) + len(self.tail)
-
-
 def _feed(stream, data: bytes) -> None:
     try:
         stream.write(data)
@@ -268,12 +213,16 @@ def _remove_tree(path: str) -> None:
         shutil.rmtree(path, onerror=retry)
 
 
-def _run(code: str, timeout_s: float, memory_mb: int, entry: str | None) -> tuple[ProgramResult, list[str] | None]:
+def _run(code: str, timeout_s: float, memory_mb: int, entry: str | None,
+         disable: tuple[str, ...] = ()) -> tuple[ProgramResult, list[str] | None]:
+    """Run one program. `disable` ("audit-hook", "seccomp") is for the tests that check each layer alone."""
     _validate(code, timeout_s, memory_mb, entry)
     timeout_s = float(timeout_s)
     token = secrets.token_hex(16)
     directory = tempfile.mkdtemp(prefix="engine-sandbox-")
-    prefix = _unshare_prefix()
+    box = sandbox_box.box_command(directory)
+    prefix = box if box is not None else _unshare_prefix()
+    python = sandbox_box.interpreter() if box is not None else sys.executable
     config = {
         "code": code,
         "entry": entry,
@@ -284,9 +233,11 @@ def _run(code: str, timeout_s: float, memory_mb: int, entry: str | None) -> tupl
         "fsize": FILE_SIZE_LIMIT,
         "nofile": OPEN_FILES_LIMIT,
         "value_cap": VALUE_CAP,
+        "bwrap": box is not None,
         "netns": bool(prefix),
+        "disable": list(disable),
     }
-    command = [*prefix, sys.executable, "-I", "-S", "-B", "-X", "utf8", "-c", _RUNNER]
+    command = [*prefix, python, "-I", "-S", "-B", "-X", "utf8", "-c", _RUNNER]
     start = time.monotonic()
     timed_out = False
     try:
@@ -296,21 +247,24 @@ def _run(code: str, timeout_s: float, memory_mb: int, entry: str | None) -> tupl
                 cwd=directory, env=_child_env(directory), start_new_session=True, close_fds=True,
             )
         except OSError as exc:
-            raise EngineError(f"could not start the sandbox child ({exc}); check that {sys.executable} runs") from exc
-        out, err = _Drain(process.stdout), _Drain(process.stderr)
-        out.start()
-        err.start()
-        feeder = threading.Thread(target=_feed, args=(process.stdin, json.dumps(config).encode("utf-8")), daemon=True)
-        feeder.start()
+            raise EngineError(f"could not start the sandbox child ({exc}); check that {python} runs") from exc
         try:
-            process.wait(timeout=max(0.0, timeout_s - (time.monotonic() - start)))
-        except subprocess.TimeoutExpired:
-            timed_out = True
+            out, err = Drain(process.stdout), Drain(process.stderr)
+            out.start()
+            err.start()
+            feeder = threading.Thread(target=_feed, args=(process.stdin, json.dumps(config).encode("utf-8")),
+                                      daemon=True)
+            feeder.start()
+            try:
+                process.wait(timeout=max(0.0, timeout_s - (time.monotonic() - start)))
+            except subprocess.TimeoutExpired:
+                timed_out = True
+        finally:
+            # Also on KeyboardInterrupt: nothing the program started may outlive this call.
             _kill_group(process.pid)
             process.kill()
             process.wait()
         seconds = time.monotonic() - start
-        _kill_group(process.pid)  # anything the program left behind in its group
         feeder.join(5)
         out.join(5)
         err.join(5)
@@ -318,82 +272,12 @@ def _run(code: str, timeout_s: float, memory_mb: int, entry: str | None) -> tupl
             stream.close()
     finally:
         _remove_tree(directory)
-    return _interpret(out, err, process.returncode, timed_out, timeout_s, token, seconds)
+    result, layers = interpret(out, err, process.returncode, timed_out, timeout_s, token, seconds)
+    if layers is not None:
+        sandbox_box.warn_once(layers)
+    return result, layers
 
 
-def _interpret(out: _Drain, err: _Drain, returncode: int, timed_out: bool, timeout_s: float, token: str,
-               seconds: float) -> tuple[ProgramResult, list[str] | None]:
-    marker = b"\n" + _MARKER + token.encode() + b" "
-    payload = None
-    before_marker_head, before_marker_tail = bytes(out.head), bytes(out.tail)
-    # Without a gap the two buffers are the whole stream: search it joined, in case the line straddles them.
-    searches = ("tail", "head") if out.gap else ("whole",)
-    for where in searches:
-        buffer = bytes(out.tail) if where == "tail" else bytes(out.head) + (b"" if out.gap else bytes(out.tail))
-        index = buffer.rfind(marker)
-        if index < 0:
-            continue
-        line = buffer[index + len(marker):].split(b"\n", 1)[0]
-        try:
-            payload = json.loads(line.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            payload = None
-        if where == "tail":
-            before_marker_tail = buffer[:index]
-        else:
-            before_marker_head, before_marker_tail = buffer[:index], b""
-        break
-
-    head_text = before_marker_head.decode("utf-8", "replace")
-    tail_text = before_marker_tail.decode("utf-8", "replace")
-    printed = head_text + ("\n[...]\n" if out.gap else "") + tail_text
-    stdout = printed if len(printed) <= STDOUT_CAP else printed[:STDOUT_CAP] + "\n[... stdout truncated]"
-    last_chunk = tail_text if (out.gap or tail_text.strip()) else head_text
-    lines = [line.strip() for line in last_chunk.splitlines() if line.strip()]
-    last_line = lines[-1] if lines else None
-
-    error: str | None
-    value: str | None = None
-    layers: list[str] | None = None
-    if timed_out or returncode == -signal.SIGXCPU:
-        error = f"timed out after {timeout_s} s"
-    elif not isinstance(payload, dict):
-        error = _crash_message(returncode, err)
-    else:
-        layers = payload.get("layers")
-        error = payload.get("error")
-        value = payload.get("value")
-        if value is None:
-            value = last_line
-        if error is None and value is None:
-            error = "printed nothing and returned nothing"
-    if value is not None and len(value) > VALUE_CAP:
-        value = value[:VALUE_CAP]
-    if error is not None:
-        error = _one_line(error)
-    return ProgramResult(ok=error is None, value=value, stdout=stdout, error=error, seconds=round(seconds, 3)), layers
-
-
-def _crash_message(returncode: int, err: _Drain) -> str:
-    stderr = (bytes(err.head) + bytes(err.tail)).decode("utf-8", "replace")
-    if "MemoryError" in stderr:
-        return "memory limit exceeded"
-    if returncode is not None and returncode < 0:
-        try:
-            name = signal.Signals(-returncode).name
-        except ValueError:
-            name = f"signal {-returncode}"
-        return f"program was killed by {name}"
-    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
-    if lines:
-        return f"program ended without a result (exit code {returncode}): {lines[-1]}"
-    return f"program ended without a result (exit code {returncode})"
-
-
-def _one_line(text: str) -> str:
-    line = " ".join(str(text).split())
-    return line if len(line) <= _ERROR_CAP else line[: _ERROR_CAP - 3] + "..."
-
-
-# The runner is a file of its own, executed by the child as `python -I -S -B -X utf8 -c RUNNER`.
-_RUNNER = (Path(__file__).resolve().parent / "sandbox_runner.py").read_text(encoding="utf-8")
+# The child's code is two files of their own, executed as `python -I -S -B -X utf8 -c RUNNER`.
+_HERE = Path(__file__).resolve().parent
+_RUNNER = "\n\n".join((_HERE / name).read_text(encoding="utf-8") for name in ("sandbox_hook.py", "sandbox_runner.py"))

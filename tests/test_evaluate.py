@@ -214,4 +214,5 @@ def test_pal_programs_that_misbehave_are_unparsed_and_the_run_goes_on():
     assert "network" in errors[2] and "file access" in errors[3] and "no Python program" in errors[4]
     assert summary["n"] == 6 and summary["unparsed"] == 5
     assert summary["errors"] == 5 and summary["step_errors"] == {"program": 5}  # counted, not only recorded
+    assert {"subprocess", "rlimits", "audit-hook"} <= set(summary["sandbox_layers"])  # the layers that ran them
     assert "per_step" not in summary  # a program's intermediate values are in no text: no step figures

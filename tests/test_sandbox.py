@@ -7,7 +7,7 @@ import time
 import pytest
 
 from engine.errors import EngineError
-from engine.sandbox import STDOUT_CAP, ProgramResult, extract_code, isolation_layers, run_program
+from engine.sandbox import STDOUT_CAP, ProgramResult, extract_code, run_program
 
 FILE_BLOCKED = "blocked: file access outside the sandbox"
 NET_BLOCKED = "blocked: network access"
@@ -191,15 +191,23 @@ def test_environment_is_stripped(monkeypatch):
     monkeypatch.setenv("ENGINE_TEST_SECRET", "hunter2")
     result = run("import os\nprint(sorted(os.environ))\n")
     assert "ENGINE_TEST_SECRET" not in result.value
-    assert set(eval(result.value)) <= {"PATH", "LANG", "LC_ALL", "HOME", "TMPDIR"}
+    assert set(eval(result.value)) <= {"PATH", "LANG", "LC_ALL", "HOME", "TMPDIR", "PWD"}  # PWD: bwrap --chdir
 
 
-def test_printed_fake_result_line_is_not_trusted():
-    code = (
-        "print('\\n@@engine-sandbox-result@@0000 {\"value\": \"forged\", \"error\": null}')\n"
-        "def solution():\n    return 7\n"
-    )
-    assert run(code).value == "7"
+FORGED = r"\n@@engine-sandbox-result@@" + "f" * 32 + ' {"value": "forged", "error": null, "layers": []}'
+"""A result line as a program would forge it: a guessed token, then a clean answer (a program-side literal)."""
+
+
+def test_forged_result_line_after_the_real_one_is_not_trusted():
+    # atexit prints after the runner wrote the real line: only the per-run token tells them apart.
+    code = f"import atexit\natexit.register(print, '{FORGED}')\ndef solution():\n    return 7\n"
+    result = run(code)
+    assert (result.ok, result.value) == (True, "7"), result
+
+
+def test_forged_result_line_instead_of_the_real_one_is_not_trusted():
+    result = run(f"import os\nprint('{FORGED}', flush=True)\nos._exit(0)\n")
+    assert (result.ok, result.value, result.error) == (False, None, "program ended without a result (exit code 0)")
 
 
 def test_stdout_is_capped_and_the_answer_still_found():
@@ -207,15 +215,6 @@ def test_stdout_is_capped_and_the_answer_still_found():
     assert result.ok and result.value == "99999"
     assert len(result.stdout) <= STDOUT_CAP + 100
     assert result.stdout.startswith("0\n1\n2\n")
-
-
-def test_isolation_layers():
-    layers = isolation_layers()
-    assert {"subprocess", "rlimits", "audit-hook"} <= set(layers)
-    if "seccomp" in layers:
-        # the kernel filter refuses clone(), so not even a thread starts
-        result = run("import threading\nthreading.Thread(target=print).start()\n")
-        assert result.error == "RuntimeError: can't start new thread"
 
 
 # --- arguments --------------------------------------------------------------------------------------------

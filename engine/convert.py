@@ -7,11 +7,10 @@ from the model and its config and save plain bf16 weights that `hf` and `vllm` b
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from pathlib import Path
 
 from engine.errors import ModelError
+from engine.files import staged_folder
 
 # SmolLM2-Instruct's own chat template (ChatML with a default system prompt), used only when the GGUF file
 # carries none, so that chat rendering never silently falls back to a generic format.
@@ -32,8 +31,6 @@ def convert_gguf(gguf_path: Path, target: Path, marker: dict) -> None:
     `marker` is written as engine-converted.json inside the folder before it takes its final name, so a folder
     with the marker is always complete; a process that finds another's finished folder in place keeps it.
     """
-    import json
-
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
 
@@ -53,23 +50,10 @@ def convert_gguf(gguf_path: Path, target: Path, marker: dict) -> None:
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id,
     )
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    staging.chmod(0o755)  # mkdtemp makes it private; the cache is an ordinary folder
-    try:
+    with staged_folder(target, "engine-converted.json", marker) as staging:
         model.save_pretrained(staging, safe_serialization=True)
         tokenizer.save_pretrained(staging)
         generation.save_pretrained(staging)
-        (staging / "engine-converted.json").write_text(json.dumps(marker, indent=2))
-        if target.exists() and not (target / "engine-converted.json").exists():
-            shutil.rmtree(target)  # a folder left by an older, non-atomic conversion
-        try:
-            staging.rename(target)
-        except OSError:  # another process finished the same conversion first: keep theirs
-            if not (target / "engine-converted.json").exists():
-                raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
 
 
 def _drop_quantizer(model) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -64,6 +65,31 @@ def repair_records(path: Path) -> tuple[list[dict], bool]:
         with open(path, "r+b") as stream:
             stream.truncate(complete)
     return records, cut
+
+
+@contextmanager
+def staged_folder(target: Path, marker: str, about: dict):
+    """Yield a private folder beside `target` to fill; then it becomes `target` in one rename, `marker` inside.
+
+    A folder with its marker is always complete. If another process published the same folder first, theirs
+    stays and this one is dropped; a folder without its marker (an older, interrupted writer) is replaced.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    staging.chmod(0o755)  # mkdtemp makes it private; caches are ordinary folders
+    try:
+        yield staging
+        (staging / marker).write_text(json.dumps(about, indent=2))
+        if target.exists() and not (target / marker).exists():
+            shutil.rmtree(target)
+        try:
+            staging.rename(target)
+        except OSError:
+            if not (target / marker).exists():
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 @contextmanager

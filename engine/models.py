@@ -132,8 +132,8 @@ def adapter_base(adapter: Path) -> str:
 def merged_adapter(adapter: Path, progress=None) -> Path:
     """Base + adapter merged into a full fp32 checkpoint, once per adapter content (hash), atomically."""
     import hashlib
-    import shutil
-    import tempfile
+
+    from engine.files import staged_folder
 
     digest = hashlib.sha256()
     for name in ("adapter_config.json", "adapter_model.safetensors", "adapter_model.bin"):
@@ -156,21 +156,10 @@ def merged_adapter(adapter: Path, progress=None) -> Path:
     except (ValueError, RuntimeError, KeyError) as exc:
         raise ModelError(f"adapter {adapter} does not fit its base model {base} ({str(exc).splitlines()[0][:120]}): "
                          "pass the base it was trained on") from None
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=target.name + ".", dir=target.parent))
-    staging.chmod(0o755)
-    try:
+    with staged_folder(target, "engine-merged.json", {"adapter": str(adapter), "base": base}) as staging:
         model.save_pretrained(staging, safe_serialization=True)
         AutoTokenizer.from_pretrained(base_dir).save_pretrained(staging)
         GenerationConfig.from_pretrained(base_dir).save_pretrained(staging)
-        (staging / "engine-merged.json").write_text(json.dumps({"adapter": str(adapter), "base": base}, indent=2))
-        try:
-            staging.rename(target)
-        except OSError:  # another process merged the same adapter first: use theirs
-            if not (target / "engine-merged.json").exists():
-                raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return target
 
 

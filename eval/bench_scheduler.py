@@ -73,7 +73,7 @@ def main() -> None:
     for ratio in ("continuous/waves", "continuous/ceiling"):
         values = [row[ratio] for row in rows]
         result[ratio] = {"median": statistics.median(values), "min": min(values), "max": max(values)}
-    print(f"\n| ratio | median | spread |\n|---|---|---|")
+    print("\n| ratio | median | spread |\n|---|---|---|")
     for ratio in ("continuous/waves", "continuous/ceiling"):
         part = result[ratio]
         print(f"| {ratio} | {part['median']:.2f} | {part['min']:.2f}-{part['max']:.2f} |")

@@ -6,6 +6,8 @@ differently and a near-tie between two tokens can flip, after which the texts di
 """
 
 import json
+import subprocess
+import sys
 
 import pytest
 
@@ -129,10 +131,17 @@ def test_gguf_conversion_from_scratch(tmp_path, monkeypatch, default_model_dir):
     from engine.models import resolve_model
 
     monkeypatch.setenv("ENGINE_CACHE", str(tmp_path / "cache"))
-    path = resolve_model("smollm2-135m")
+    script = "from engine.models import resolve_model; print('PATH', resolve_model('smollm2-135m', progress=print))"
+    both = [subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for _ in range(2)]  # two processes converting at once must not break each other
+    said = [process.communicate(timeout=600) for process in both]
+    assert [process.returncode for process in both] == [0, 0], [err[-500:] for _, err in said]
     folder = tmp_path / "cache" / "models" / "smollm2-135m"
+    assert {out.split("PATH ")[-1].strip() for out, _ in said} == {str(folder)}
+    assert sum("converting" in out for out, _ in said) == 1  # the other waited for it, then reused it
+    path = resolve_model("smollm2-135m")
     assert path == str(folder)
-    assert sorted(p.name for p in folder.parent.iterdir()) == ["smollm2-135m"]  # no staging folder left
+    assert [p.name for p in folder.parent.iterdir() if p.is_dir()] == ["smollm2-135m"]  # no staging folder left
     config = json.loads((folder / "config.json").read_text())
     assert config["dtype"] == "bfloat16" and "quantization_config" not in config
     with safe_open(folder / "model.safetensors", "pt") as weights:

@@ -12,12 +12,48 @@ from engine.examples import Example
 
 CHOICE = re.compile(r"^\([A-Z]\)$")
 
+MAX_LINE_CHARS = 1_000_000
+"""Characters one JSONL line, or one question, may have: more than a prompt may hold (see
+`engine.templates.MAX_OUTPUT_CHARS`), so such a line is a broken file, not an example."""
+
+
+def read_text(path: Path, what: str = "data file") -> str:
+    """The file's text, or a TaskError naming the file (and line, for bad UTF-8) instead of a traceback."""
+    if not path.exists():
+        raise TaskError(f"{what} {path} does not exist: check the path (or pass --data FILE)")
+    if path.is_dir():
+        raise TaskError(f"{what} {path} is a folder: pass the file inside it")
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise TaskError(f"{what} {path} could not be read ({exc.strerror}): check its permissions") from exc
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise TaskError(f"{path}:{line}: not valid UTF-8 (byte 0x{raw[exc.start]:02x} at column {column}): "
+                        "save the file as UTF-8") from exc
+
+
+def _parse_json(text: str):
+    """json.loads, with every way it fails (bad syntax, absurd nesting, a 5,000-digit number) as ValueError."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        raise
+    except RecursionError as exc:
+        raise ValueError("nested too deeply") from exc
+    except ValueError as exc:  # e.g. "Exceeds the limit (4300 digits) for integer string conversion"
+        raise ValueError(str(exc).split(";")[0]) from exc
+
 
 def read_rows(path: Path, fmt: str) -> list[tuple[int, dict]]:
-    """(line number, row) pairs from a JSONL file, a JSON list, or a BIG-Bench-Hard task file."""
-    if not path.exists():
-        raise TaskError(f"data file {path} does not exist: check the path (or pass --data FILE)")
-    text = path.read_text(encoding="utf-8")
+    """(line number, row) pairs from a JSONL file, a JSON list, or a BIG-Bench-Hard task file.
+
+    For JSON and BIG-Bench-Hard files the number is the example's position in the list, counted from 1.
+    """
+    text = read_text(path)
     if not text.strip():
         raise TaskError(f"data file {path} is empty: it needs at least one example")
     if fmt == "jsonl":
@@ -25,18 +61,25 @@ def read_rows(path: Path, fmt: str) -> list[tuple[int, dict]]:
         for number, line in enumerate(text.splitlines(), 1):
             if not line.strip():
                 continue
+            if len(line) > MAX_LINE_CHARS:
+                raise TaskError(f"{path}:{number}: line of {len(line):,} characters, more than MAX_LINE_CHARS "
+                                f"({MAX_LINE_CHARS:,}): is the file really one JSON object per line?")
             try:
-                row = json.loads(line)
+                row = _parse_json(line)
             except json.JSONDecodeError as exc:
                 raise TaskError(f"{path}:{number}: not valid JSON ({exc.msg}): fix or remove that line") from exc
+            except ValueError as exc:
+                raise TaskError(f"{path}:{number}: not usable JSON ({exc}): fix or remove that line") from exc
             if not isinstance(row, dict):
                 raise TaskError(f"{path}:{number}: each line must be a JSON object")
             rows.append((number, row))
         return rows
     try:
-        data = json.loads(text)
+        data = _parse_json(text)
     except json.JSONDecodeError as exc:
-        raise TaskError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from exc
+        raise TaskError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg} at column {exc.colno})") from exc
+    except ValueError as exc:
+        raise TaskError(f"{path}: not usable JSON ({exc})") from exc
     if fmt == "bbh":
         if not isinstance(data, dict) or "examples" not in data:
             raise TaskError(f"{path}: a BIG-Bench-Hard file needs an 'examples' list")
@@ -47,9 +90,16 @@ def read_rows(path: Path, fmt: str) -> list[tuple[int, dict]]:
 
 
 def examples_from_rows(rows: list[tuple[int, dict]], spec, where: str) -> list[Example]:
+    """Examples from (line, row) pairs; a row's own `id` (text or a whole number) names it, and must be unique."""
     examples = []
+    first_line: dict[str, int] = {}
     for number, row in rows:
-        examples.append(_example(number, row, spec, where))
+        example = _example(number, row, spec, where)
+        if example.id in first_line:
+            raise TaskError(f"{where}:{number}: id {example.id!r} was already used on line {first_line[example.id]}: "
+                            "give every example its own id")
+        first_line[example.id] = number
+        examples.append(example)
     if not examples:
         raise TaskError(f"{where}: no examples found")
     return examples
@@ -67,11 +117,24 @@ def _example(number: int, row: dict, spec, where: str) -> Example:
         question = row.get(spec.question_field)
         if not isinstance(question, str) or not question.strip():
             raise TaskError(f"{where}:{number}: missing or empty question field {spec.question_field!r}")
+    if len(question) > MAX_LINE_CHARS:
+        raise TaskError(f"{where}:{number}: question of {len(question):,} characters, more than MAX_LINE_CHARS "
+                        f"({MAX_LINE_CHARS:,})")
     if spec.answer_field not in row or row[spec.answer_field] in (None, ""):
         raise TaskError(f"{where}:{number}: missing gold field {spec.answer_field!r}")
     gold = gold_label(row[spec.answer_field], spec, f"{where}:{number}")
     fields = {k: v for k, v in row.items() if k not in (spec.question_field, spec.answer_field, "canary")}
-    return Example(id=f"{spec.name}-{number}", question=question.strip(), gold=gold, fields=fields)
+    return Example(id=_row_id(row, spec, f"{where}:{number}") or f"{spec.name}-{number}", question=question.strip(),
+                   gold=gold, fields=fields)
+
+
+def _row_id(row: dict, spec, where: str) -> str | None:
+    if "id" not in row:
+        return None
+    raw = row["id"]
+    if isinstance(raw, bool) or not isinstance(raw, (str, int)) or not str(raw).strip():
+        raise TaskError(f"{where}: id {raw!r} must be non-empty text or a whole number")
+    return str(raw).strip()
 
 
 def gold_label(raw, spec, where: str) -> str:
@@ -108,9 +171,8 @@ def load_exemplars(path: Path, fmt: str, count: int) -> list[dict]:
     if not path.exists():
         raise TaskError(f"exemplar file {path} does not exist: check the task's exemplars.path")
     if fmt == "gsm8k":
-        rows = read_rows(path, "jsonl")[:count]
-        return [{"question": r["question"], "answer": _gsm8k_solution(r["answer"])} for _, r in rows]
-    text = path.read_text(encoding="utf-8")
+        return [_gsm8k_exemplar(row, f"{path}:{number}") for number, row in read_rows(path, "jsonl")[:count]]
+    text = read_text(path, "exemplar file")
     # BIG-Bench-Hard cot-prompts: canary line, "-----", a task description, then "Q: ... A: ..." blocks.
     blocks = re.split(r"\n\s*\n(?=Q: )", text.strip())
     exemplars = []
@@ -122,6 +184,15 @@ def load_exemplars(path: Path, fmt: str, count: int) -> list[dict]:
     if not exemplars:
         raise TaskError(f"{path}: found no 'Q: ... A: ...' exemplars")
     return exemplars[:count]
+
+
+def _gsm8k_exemplar(row: dict, where: str) -> dict:
+    for key in ("question", "answer"):
+        if not isinstance(row.get(key), str) or not row[key].strip():
+            raise TaskError(f"{where}: exemplar has no {key!r} text: each line needs \"question\" and \"answer\"")
+    if "####" not in row["answer"]:
+        raise TaskError(f"{where}: exemplar answer has no final '#### N' line: end the worked solution with one")
+    return {"question": row["question"], "answer": _gsm8k_solution(row["answer"])}
 
 
 def _gsm8k_solution(answer: str) -> str:

@@ -8,11 +8,13 @@ the parser and metric, the default strategies and, optionally, few-shot exemplar
 from __future__ import annotations
 
 import os
+import re
+import string
 from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from engine.errors import TaskError, first_problem
 from engine.examples import Example
@@ -92,6 +94,37 @@ class TaskSpec(Strict):
     reasoning_field: str | None = None
     """Field of the train split holding a worked solution (gold reasoning), read only to write gold chains."""
 
+    @field_validator("question_format")
+    @classmethod
+    def _plain_fields(cls, pattern: str | None) -> str | None:
+        if pattern is None:
+            return None
+        try:
+            fields = [name for _, name, _, _ in string.Formatter().parse(pattern) if name is not None]
+        except ValueError as exc:
+            raise ValueError(f"{pattern!r} is not a format pattern ({exc}): write fields as {{name}} and a "
+                             "literal brace as {{ or }}") from exc
+        for name in fields:
+            if not name.isidentifier():
+                raise ValueError(f"{{{name}}} in {pattern!r} is not a field name: name a row field, "
+                                 "as in {question}")
+        if not fields:
+            raise ValueError(f"{pattern!r} names no field: use {{field}} for each row field to show")
+        return pattern
+
+    @field_validator("gold_pattern")
+    @classmethod
+    def _one_group(cls, pattern: str | None) -> str | None:
+        if pattern is None:
+            return None
+        try:
+            groups = re.compile(pattern).groups
+        except re.error as exc:
+            raise ValueError(f"{pattern!r} is not a regular expression ({exc})") from exc
+        if groups < 1:
+            raise ValueError(f"{pattern!r} has no group: put the answer in parentheses, as in '#### (.+)$'")
+        return pattern
+
     @model_validator(mode="after")
     def _names_known(self):
         from engine.parsers import PARSERS
@@ -128,17 +161,39 @@ def load_spec(task: str) -> tuple[TaskSpec, Path]:
         path = TASKS_DIR / f"{task}.yaml"
     if not path.exists():
         raise TaskError(f"unknown task {task!r}: use one of {', '.join(task_names())} or a path to a task file")
+    from engine.datasets import read_text
+
+    text = read_text(path, "task file")
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise TaskError(f"task file {path} is not valid YAML: {str(exc).splitlines()[0]}") from exc
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise TaskError(f"task file {where}: not valid YAML ({problem})") from exc
     if not isinstance(raw, dict):
         raise TaskError(f"task file {path} must be a mapping of keys to values")
     try:
         return TaskSpec(**raw), path.parent
     except ValidationError as exc:
         where, problem = first_problem(exc)
-        raise TaskError(f"task file {path}: {where or 'task'}: {problem}") from exc
+        line = _line_of(text, where)
+        raise TaskError(f"task file {path}{f':{line}' if line else ''}: {where or 'task'}: {problem}") from exc
+
+
+def _line_of(text: str, where: str) -> int | None:
+    """The line of the YAML key a validation error points at ("source.path": the `path:` under `source:`)."""
+    lines = text.splitlines()
+    found, start = None, 0
+    for part in where.split("."):
+        if not part or part.isdigit():
+            continue
+        key = re.compile(rf"^[\s-]*['\"]?{re.escape(part)}['\"]?\s*:")
+        found = next((i for i in range(start, len(lines)) if key.match(lines[i])), None)
+        if found is None:
+            return None
+        start = found + 1
+    return None if found is None else found + 1
 
 
 def load_examples(spec: TaskSpec, base: Path, limit: int | None = None, depth: int | None = None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import operator
 import re
 
@@ -9,7 +10,9 @@ import pytest
 
 from engine.errors import EngineError
 from engine.examples import Example
+from engine.parsers import PARSERS, is_correct
 from engine.synthetic import GENERATORS, arithmetic, last_letters, shuffled_objects, sudoku
+from engine.tasks import load_examples, load_spec, task_names
 
 PREFIXES = {"arithmetic": "arith", "shuffled-objects": "shuffle", "last-letters": "letters", "sudoku": "sudoku"}
 
@@ -17,14 +20,58 @@ PREFIXES = {"arithmetic": "arith", "shuffled-objects": "shuffle", "last-letters"
 # ---------------------------------------------------------------- every generator
 
 
+def task_of(name: str):
+    """The task file that serves generator `name`: the one place its answer type and parser are said."""
+    specs = [load_spec(task) for task in task_names()]
+    (found,) = [(spec, base) for spec, base in specs if spec.source.generator == name]
+    return found
+
+
+def wrong_answer(item: Example, answer_type: str) -> str:
+    if answer_type == "number":
+        return str(int(item.gold) + 1)
+    if answer_type == "sudoku":
+        return item.gold.translate(str.maketrans("12", "21"))  # keeps the rules, breaks a clue
+    return item.gold + "x"
+
+
+def written(answer: str, answer_type: str) -> str:
+    """An answer as a model would write it at the end of its reasoning."""
+    if answer_type == "sudoku":
+        return f"Filling the blanks:\n{sudoku.show(answer)}\n"
+    return f"Let me work through it step by step.\nSo the answer is {answer}."
+
+
 @pytest.mark.parametrize("name", sorted(GENERATORS))
-def test_module_constants(name):
+def test_task_file_scores_generated_gold_right_and_wrong_answers_wrong(name):
+    spec, base = task_of(name)
+    parse = PARSERS[spec.parser]
+    for depth in (1, 3):
+        for item in load_examples(spec, base, limit=8, depth=depth, seed=1):
+            assert is_correct(parse(written(item.gold, spec.answer_type)), item, spec.answer_type)
+            assert not is_correct(parse(written(wrong_answer(item, spec.answer_type), spec.answer_type)), item,
+                                  spec.answer_type)
+            assert not is_correct(parse("I am not sure."), item, spec.answer_type)
+
+
+def test_sudoku_task_accepts_any_solution_not_only_the_grid_it_was_cut_from():
+    spec, base = task_of("sudoku")
+    for item in load_examples(spec, base, limit=50, depth=12, seed=0):
+        for digits in itertools.permutations("1234"):
+            other = item.gold.translate(str.maketrans("1234", "".join(digits)))
+            if other != item.gold and sudoku.verify(item.fields["grid"], other):
+                assert is_correct(PARSERS[spec.parser](written(other, spec.answer_type)), item, spec.answer_type)
+                return
+    pytest.fail("no depth-12 puzzle with a second solution among 50 items")
+
+
+@pytest.mark.parametrize("name", sorted(GENERATORS))
+def test_the_item_each_module_docstring_shows_is_what_it_generates(name):
     module = GENERATORS[name]
-    assert module.ANSWER_TYPE in ("number", "free-text")
-    assert module.DEFAULT_DEPTHS and all(1 <= d <= module.MAX_DEPTH for d in module.DEFAULT_DEPTHS)
-    assert list(module.DEFAULT_DEPTHS) == sorted(set(module.DEFAULT_DEPTHS))
-    assert module.__doc__ and "Example(id=" in module.__doc__
-    assert arithmetic.ANSWER_TYPE == "number" and sudoku.ANSWER_TYPE == "free-text"
+    call = re.search(r"`generate\(([^`]*)\)\[0\]`", module.__doc__).group(1)
+    shown = module.__doc__[module.__doc__.index("Example("):]
+    shown = shown[: shown.rindex(")") + 1]
+    assert eval(shown, {"Example": Example}) == eval(f"generate({call})[0]", {"generate": module.generate})
 
 
 @pytest.mark.parametrize("name", sorted(GENERATORS))
@@ -42,7 +89,7 @@ def test_same_seed_same_items_and_other_seed_differs(name):
 @pytest.mark.parametrize("name", sorted(GENERATORS))
 def test_ids_and_shapes(name):
     module = GENERATORS[name]
-    for depth in module.DEFAULT_DEPTHS:
+    for depth in (1, 2, 5, module.MAX_DEPTH):
         items = module.generate(4, depth, seed=2)
         assert [e.id for e in items] == [f"{PREFIXES[name]}-d{depth}-s2-{i}" for i in range(4)]
         for e in items:

@@ -53,7 +53,7 @@ def test_gsm8k_exemplars_end_with_the_strict_format(shared_data):
 
 
 def test_unknown_key_is_rejected(tmp_path):
-    with pytest.raises(TaskError, match=r"task.yaml: answer_tipe: unknown key"):
+    with pytest.raises(TaskError, match=r"task.yaml:6: answer_tipe: unknown key"):
         load_spec(write_task(tmp_path, BASE + "answer_tipe: number\n"))
 
 

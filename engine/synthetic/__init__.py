@@ -2,8 +2,9 @@
 
 Each module makes items deterministically from a seed, with a `depth` that sets how many steps an item needs and
 gold intermediate steps, so one can watch a small model's accuracy fall as the number of steps grows. Every
-module exposes `generate(count, depth, seed=0) -> list[Example]`, `ANSWER_TYPE`, `DEFAULT_DEPTHS` and
-`MAX_DEPTH`; `sudoku` also has `parse_grid` and `verify`, since it is scored by the rules, not one gold string.
+module exposes `generate(count, depth, seed=0) -> list[Example]` and `MAX_DEPTH`; `sudoku` also has `parse_grid`
+and `verify`, since it is scored by the rules, not one gold string. How an item is parsed and scored (its
+answer type and parser) is said once, in its task file `tasks/<name>.yaml`.
 """
 
 from __future__ import annotations

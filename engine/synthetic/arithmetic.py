@@ -18,8 +18,6 @@ import random
 from engine.examples import Example
 from engine.synthetic import check_args
 
-ANSWER_TYPE = "number"
-DEFAULT_DEPTHS = (1, 2, 3, 4, 6, 8)
 MAX_DEPTH = 20
 PREFIX = "arith"
 MAX_VALUE = 99

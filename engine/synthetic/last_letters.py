@@ -20,8 +20,6 @@ import random
 from engine.examples import Example
 from engine.synthetic import check_args
 
-ANSWER_TYPE = "free-text"
-DEFAULT_DEPTHS = (1, 2, 3, 4, 6, 8)
 MAX_DEPTH = 20
 PREFIX = "letters"
 

@@ -29,8 +29,6 @@ from engine.errors import EngineError
 from engine.examples import Example
 from engine.synthetic import check_args
 
-ANSWER_TYPE = "free-text"
-DEFAULT_DEPTHS = (1, 2, 3, 5, 7)
 MAX_DEPTH = 20
 PREFIX = "shuffle"
 

@@ -30,8 +30,6 @@ from engine.errors import EngineError
 from engine.examples import Example
 from engine.synthetic import check_args
 
-ANSWER_TYPE = "free-text"
-DEFAULT_DEPTHS = (2, 4, 6, 8, 10, 12)
 MAX_DEPTH = 12
 PREFIX = "sudoku"
 

@@ -79,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--scheduler", choices=("auto", "continuous", "waves"), default="auto",
                    help="continuous: each item's next step enters the engine as soon as its last one finished "
                         "(vllm); waves: one backend call per step across the dataset; auto (default): continuous "
-                        "where the backend can")
+                        "on vllm with a GPU, waves on a CPU (measured as fast there)")
     e.add_argument("--limit", type=_positive("--limit"), help="first N items (or N synthetic items)")
     e.add_argument("--depth", help="steps per item, for synthetic tasks; a list (1,2,3 or 1-4) runs each")
     e.add_argument("--samples", type=_positive("--samples"), default=1, help="k > 1: self-consistency with k samples")

@@ -56,8 +56,9 @@ def main() -> None:
                                backend=backend, progress=False)
             row[scheduler] = summary["wall_seconds"]
             row[f"{scheduler}_tokens"] = summary["completion_tokens"]
-            answers[(scheduler, repetition)] = [json.loads(line)["answer"]
-                                                for line in (folder / "samples.jsonl").read_text().splitlines()]
+            records = [json.loads(line) for line in (folder / "samples.jsonl").read_text().splitlines()]
+            # by id: samples.jsonl is in the order items finished, which is the scheduler's business
+            answers[(scheduler, repetition)] = tuple(sorted((r["id"], r["answer"]) for r in records))
         per_item = max(1, round(row["continuous_tokens"] / args.limit))
         row["ceiling"] = round(flat_batch(backend, args.limit, per_item), 2)
         row["continuous/waves"] = round(row["continuous"] / row["waves"], 3)
@@ -67,7 +68,7 @@ def main() -> None:
               f"ceiling {row['ceiling']} s ({args.limit} x {per_item} tokens); "
               f"continuous/waves {row['continuous/waves']}, continuous/ceiling {row['continuous/ceiling']}", flush=True)
     backend.close()
-    identical = len({tuple(a) for a in answers.values()}) == 1
+    identical = len(set(answers.values())) == 1
     result = {"model": args.model, "strategy": args.strategy, "depth": args.depth, "limit": args.limit,
               "identical_answers": identical, "repetitions": rows}
     for ratio in ("continuous/waves", "continuous/ceiling"):

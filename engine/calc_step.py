@@ -68,7 +68,7 @@ class CalcStep(Step):
 
     def run(self, run: ExampleRun):
         first = self.request(run)
-        written, calls, tokens, prompt_tokens, seconds = "", [], 0, 0, 0.0
+        written, calls, tokens, prompt_tokens, seconds, reused = "", [], 0, 0, 0.0, 0
         prompt, finish, cached = None, "length", True
         for _ in range(self.max_calls):
             budget = self.sampling.max_tokens - tokens
@@ -80,6 +80,7 @@ class CalcStep(Step):
             completion = result.completions[0]
             prompt = prompt or result.prompt_text
             prompt_tokens += result.prompt_tokens
+            reused += result.cached_prompt_tokens
             tokens += completion.completion_tokens
             seconds += result.seconds
             cached = cached and result.cached
@@ -98,7 +99,8 @@ class CalcStep(Step):
         run.state[f"{self.output}_text"] = written
         run.records.append(StepRecord(
             step=self.name, kind=self.kind, prompt=prompt, outputs=[written], parsed=value,
-            prompt_tokens=prompt_tokens, completion_tokens=tokens, finish_reasons=[finish], seconds=seconds,
+            prompt_tokens=prompt_tokens, cached_prompt_tokens=reused, completion_tokens=tokens,
+            finish_reasons=[finish], seconds=seconds,
             request_key=first.key, branch=run.branch, tool_calls=calls, cached=cached,
         ))
         return value

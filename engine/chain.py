@@ -96,7 +96,8 @@ class Step:
         run.state[f"{self.output}_text"] = texts[0] if self.sampling.n == 1 else texts
         run.records.append(StepRecord(
             step=self.name, kind=self.kind, prompt=result.prompt_text, outputs=texts, parsed=value,
-            prompt_tokens=result.prompt_tokens, completion_tokens=result.completion_tokens,
+            prompt_tokens=result.prompt_tokens, cached_prompt_tokens=result.cached_prompt_tokens,
+            completion_tokens=result.completion_tokens,
             finish_reasons=[c.finish_reason for c in result.completions], seconds=result.seconds,
             request_key=request.key, branch=run.branch, cached=result.cached,
         ))

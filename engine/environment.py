@@ -77,3 +77,39 @@ def describe(dtype: str | None = None, scheduler: str | None = None) -> dict:
         "dtype": dtype,
         "scheduler": scheduler,
     }
+
+
+def peak_rss_mb() -> float | None:
+    """Peak resident memory of this process plus that of its live descendants (vLLM's engine and workers run
+    in child processes), in MiB, from /proc (Linux); None elsewhere. A sum of peaks: an upper bound."""
+    from pathlib import Path
+
+    def peak(pid: str) -> int:
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+        except (OSError, ValueError):
+            pass
+        return 0
+
+    def children(pid: str) -> list[str]:
+        found = []
+        for task in Path(f"/proc/{pid}/task").glob("*/children"):
+            try:
+                found += task.read_text().split()
+            except OSError:
+                continue
+        return found
+
+    if not Path("/proc/self/status").exists():
+        return None
+    total, todo, seen = 0, [str(__import__("os").getpid())], set()
+    while todo:
+        pid = todo.pop()
+        if pid in seen:
+            continue
+        seen.add(pid)
+        total += peak(pid)
+        todo += children(pid)
+    return round(total / 1024, 1)

@@ -14,7 +14,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from engine.environment import describe
+from engine.environment import describe, peak_rss_mb
 from engine.errors import EngineError
 from engine.scheduler import ExampleRun, run_all
 from engine.scoring import score_example, summarize
@@ -174,6 +174,7 @@ def _run_locked(settings, backend, progress, spec, strategy, examples, exemplars
     todo = [example for example in examples if example.id not in done_ids]
     owned = backend is None
     cache = None
+    started = time.perf_counter()
     with WaveProgress(len(examples), enabled=progress) as bar:
         for record in done:
             bar.item_done(record["correct"])
@@ -182,6 +183,7 @@ def _run_locked(settings, backend, progress, spec, strategy, examples, exemplars
                                    dtype=settings.dtype)
         try:
             backend, cache = open_step_cache(settings, backend)
+            ready = time.perf_counter() - started  # model load (when this run loads it) and cache open
             scheduler = _scheduler(settings.scheduler, backend)
             scored, waves, wall = _generate(chain, spec, exemplars, todo, backend, out, bar, scheduler)
         finally:
@@ -199,7 +201,7 @@ def _run_locked(settings, backend, progress, spec, strategy, examples, exemplars
         wall_seconds=round(wall, 2), scheduler=scheduler, backend_requests=waves["requests"],
         waves=waves["count"] if scheduler == "waves" else None,
         tokens_per_second=round(generated_tokens / wall, 1) if wall > 0 else None,
-        resumed_items=len(done),
+        resumed_items=len(done), startup_seconds=round(ready, 2), peak_rss_mb=peak_rss_mb(),
         step_cache=({"path": str(cache.path), "hits": backend.hits, "misses": backend.misses}
                     if cache is not None else None),
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"), out=str(out),

@@ -89,6 +89,8 @@ class GenerationResult:
     prompt_tokens: int
     completions: tuple[Completion, ...]
     seconds: float = 0.0
+    cached_prompt_tokens: int = 0
+    """Prompt tokens the backend did not compute because its prefix cache held them (vLLM reports these)."""
     cached: bool = False
     """Answered from the step cache (its `seconds` are those of the run that generated it)."""
     error: str | None = None

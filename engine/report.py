@@ -21,9 +21,12 @@ def write_report(out: Path, summary: dict, records: list[dict]) -> None:
         f"# {summary['task']} · {summary['strategy']} · {summary['model']} ({summary['backend']})",
         "",
         f"- items: {summary['n']}; accuracy **{pct(summary['accuracy'])}** (95% CI {interval(summary['ci95'])}); "
-        f"unparsed {pct(summary['unparsed_rate'])}; errors {summary['errors']}",
+        f"unparsed {pct(summary['unparsed_rate'])}; cut at the token limit {pct(summary.get('truncated_rate', 0))}; "
+        f"errors {summary['errors']}",
         f"- tokens: {summary['prompt_tokens']} prompt, {summary['completion_tokens']} completion; "
-        f"{summary['wall_seconds']} s wall; {summary['waves']} waves ({summary['backend_requests']} requests)",
+        f"{summary['wall_seconds']} s wall; {summary.get('scheduler', 'waves')} scheduling, "
+        f"{summary['backend_requests']} requests; prefix cache {pct(summary.get('prefix_cache', {}).get('hit_rate', 0))} "
+        f"of prompt tokens",
         "",
         "| extraction | accuracy | 95% CI | unparsed |",
         "|---|---|---|---|",

@@ -29,6 +29,8 @@ class StepRecord:
     outputs: list[str] = field(default_factory=list)
     parsed: object = None
     prompt_tokens: int = 0
+    cached_prompt_tokens: int = 0
+    """Of prompt_tokens, those served from the backend's prefix cache rather than computed."""
     completion_tokens: int = 0
     finish_reasons: list[str] = field(default_factory=list)
     seconds: float = 0.0

@@ -91,6 +91,9 @@ def summarize(records: list[dict], spec) -> dict:
     steps = [s for r in records for s in r["steps"]]
     summary["prompt_tokens"] = sum(s["prompt_tokens"] for s in steps)
     summary["completion_tokens"] = sum(s["completion_tokens"] for s in steps)
+    reused = sum(s.get("cached_prompt_tokens", 0) for s in steps)
+    summary["prefix_cache"] = {"prompt_tokens": summary["prompt_tokens"], "cached_prompt_tokens": reused,
+                               "hit_rate": round(reused / summary["prompt_tokens"], 4) if summary["prompt_tokens"] else 0.0}
     def match(pred, gold):
         return answers_match(pred, gold, _match_type(spec))
 

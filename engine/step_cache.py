@@ -162,12 +162,13 @@ def entry_key(identity: str, request: GenerationRequest) -> str:
 
 def _as_entry(result: GenerationResult) -> dict:
     return {"prompt_text": result.prompt_text, "prompt_tokens": result.prompt_tokens, "seconds": result.seconds,
-            "completions": [vars(c) for c in result.completions]}
+            "cached_prompt_tokens": result.cached_prompt_tokens, "completions": [vars(c) for c in result.completions]}
 
 
 def _from_entry(request: GenerationRequest, entry: dict) -> GenerationResult:
     return GenerationResult(request.key, entry["prompt_text"], entry["prompt_tokens"],
-                            tuple(Completion(**c) for c in entry["completions"]), entry["seconds"], cached=True)
+                            tuple(Completion(**c) for c in entry["completions"]), entry["seconds"],
+                            cached_prompt_tokens=entry.get("cached_prompt_tokens", 0), cached=True)
 
 
 class CachedBackend:

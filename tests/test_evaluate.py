@@ -40,6 +40,9 @@ def test_run_writes_summary_samples_and_report(tmp_path):
     low, high = summary["ci95"]
     assert 0.31 < low < 0.32 and 0.83 < high < 0.84  # Wilson interval of 6/10
     assert summary["waves"] == 1 and summary["backend_requests"] == 10
+    assert summary["prefix_cache"] == {"prompt_tokens": summary["prompt_tokens"], "cached_prompt_tokens": 0,
+                                       "hit_rate": 0.0}  # the scripted backend has no prefix cache
+    assert summary["peak_rss_mb"] > 10 and summary["startup_seconds"] >= 0
     for key in ("task", "strategy", "model", "backend", "prompt_tokens", "completion_tokens", "wall_seconds", "per_step"):
         assert key in summary
     on_disk = json.loads((out / "summary.json").read_text())

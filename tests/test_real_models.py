@@ -114,6 +114,9 @@ def test_eval_on_vllm_with_a_decomposition_chain(real_vllm, tmp_path):
     records = [json.loads(line) for line in lines]
     assert any(len(r["steps"]) > 3 for r in records)  # plans with sub-questions were solved one by one
     assert verify_run(tmp_path / "r") == ([], 16)  # every item once, each re-scored, the summary recomputed
+    reuse = summary["prefix_cache"]  # items share their template's opening: vLLM computes it once
+    assert 0 < reuse["cached_prompt_tokens"] < reuse["prompt_tokens"] and reuse["hit_rate"] > 0.3
+    assert summary["peak_rss_mb"] > 500  # vLLM's engine process is counted, not only this one
     replay = run_eval(EvalSettings(task="arithmetic", strategy="decompose", depth=2, limit=16,
                                    out=str(tmp_path / "again")), backend=real_vllm, progress=False)
     assert replay["step_cache"]["misses"] == 0 and replay["step_cache"]["hits"] == summary["backend_requests"]

@@ -145,7 +145,8 @@ class VLLMBackend:
             )
             for o in output.outputs
         )
-        return GenerationResult(request.key, prompt_text(request, self.tokenizer), len(ids), completions, seconds)
+        return GenerationResult(request.key, prompt_text(request, self.tokenizer), len(ids), completions, seconds,
+                                cached_prompt_tokens=getattr(output, "num_cached_tokens", None) or 0)
 
     # Continuous scheduling (engine.continuous): requests enter vLLM's engine loop one at a time, whenever the
     # chain that asks for them is ready, and come back as soon as they finish.

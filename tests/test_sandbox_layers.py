@@ -171,7 +171,10 @@ def _program_pids(pid: int) -> set[int]:
 def test_ctrl_c_kills_the_program(tmp_path):
     """The caller survives KeyboardInterrupt (it keeps running) and the program's processes must be gone."""
     script = textwrap.dedent(f"""
-        import sys, time
+        import signal, sys, time
+        # Ctrl-C as a terminal delivers it, whatever disposition or mask this process inherited from the runner
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {{signal.SIGINT}})
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         sys.path.insert(0, {str(REPO)!r})
         from engine.sandbox import run_program
         try:
@@ -180,7 +183,8 @@ def test_ctrl_c_kills_the_program(tmp_path):
             print("interrupted", flush=True)
             time.sleep(30)
     """)
-    caller = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    caller = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True)
     try:
         deadline = time.monotonic() + 10
         program = set()
@@ -190,7 +194,10 @@ def test_ctrl_c_kills_the_program(tmp_path):
         assert program, "the program never started"
         time.sleep(0.5)  # let it reach its sleep
         caller.send_signal(signal.SIGINT)
-        assert caller.stdout.readline().strip() == "interrupted"
+        said = caller.stdout.readline().strip()
+        if said != "interrupted":
+            caller.kill()
+            raise AssertionError(f"the caller said {said!r}, exit {caller.wait()}, stderr: {caller.stderr.read()[-1500:]!r}")
         deadline = time.monotonic() + 3
         while any(Path(f"/proc/{pid}").exists() for pid in program) and time.monotonic() < deadline:
             time.sleep(0.05)

@@ -186,6 +186,7 @@ def _run_locked(settings, backend, progress, spec, strategy, examples, exemplars
             ready = time.perf_counter() - started  # model load (when this run loads it) and cache open
             scheduler = _scheduler(settings.scheduler, backend)
             scored, waves, wall = _generate(chain, spec, exemplars, todo, backend, out, bar, scheduler)
+            peak = peak_rss_mb()  # while the backend's engine processes still live
         finally:
             if owned:
                 close_backend(backend)
@@ -201,7 +202,7 @@ def _run_locked(settings, backend, progress, spec, strategy, examples, exemplars
         wall_seconds=round(wall, 2), scheduler=scheduler, backend_requests=waves["requests"],
         waves=waves["count"] if scheduler == "waves" else None,
         tokens_per_second=round(generated_tokens / wall, 1) if wall > 0 else None,
-        resumed_items=len(done), startup_seconds=round(ready, 2), peak_rss_mb=peak_rss_mb(),
+        resumed_items=len(done), startup_seconds=round(ready, 2), peak_rss_mb=peak,
         step_cache=({"path": str(cache.path), "hits": backend.hits, "misses": backend.misses}
                     if cache is not None else None),
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"), out=str(out),

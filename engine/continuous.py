@@ -20,7 +20,7 @@ from engine.scheduler import ExampleRun, example_program
 
 
 def supports_continuous(backend) -> bool:
-    return callable(getattr(backend, "submit", None)) and callable(getattr(backend, "poll", None))
+    return all(callable(getattr(backend, name, None)) for name in ("submit", "poll", "busy"))
 
 
 def run_continuous(chain, runs: list[ExampleRun], backend, on_done: Callable[[ExampleRun], None] | None = None,

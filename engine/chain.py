@@ -19,8 +19,10 @@ step reads a value that no earlier step produced.
 
 from __future__ import annotations
 
+import contextvars
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 
 from engine.errors import ChainError
 from engine.generation import GenerationRequest
@@ -34,6 +36,34 @@ def _keep_text(text: str) -> str:
     return text
 
 
+_TEMPLATE_FOLDERS: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar("template_folders", default=())
+
+
+@contextmanager
+def template_folder(folder):
+    """Steps made inside this block also look for templates in `folder` (before `prompts/`).
+
+    A chain file given as `--chain FILE.py:NAME` is loaded inside this block, so the templates beside it are
+    found by bare name without each step listing `template_dirs`.
+    """
+    token = _TEMPLATE_FOLDERS.set(_TEMPLATE_FOLDERS.get() + (str(folder),))
+    try:
+        yield
+    finally:
+        _TEMPLATE_FOLDERS.reset(token)
+
+
+def parser_named(parse, step: str):
+    """A step's parser: a function, or the name of one of `engine.parsers.PARSERS` ("number", "choice", ...)."""
+    if not isinstance(parse, str):
+        return parse
+    from engine.parsers import PARSERS
+
+    if parse not in PARSERS:
+        raise ChainError(f"step {step!r}: unknown parser {parse!r}; known: {', '.join(sorted(PARSERS))}")
+    return PARSERS[parse]
+
+
 class Step:
     """Render `template` with the state, generate, parse, and store the value under `output`.
 
@@ -45,14 +75,14 @@ class Step:
     """A vote over this step asks the backend for n samples of one prompt (shared prefix)."""
 
     def __init__(self, name: str, template: str, sampling: SamplingSettings | None = None,
-                 parse: Callable[[str], object] = _keep_text, output: str | None = None,
+                 parse: Callable[[str], object] | str = _keep_text, output: str | None = None,
                  template_dirs: tuple[str, ...] = ()):
         self.name = name
         self.template = template
         self.sampling = sampling or SamplingSettings()
-        self.parse = parse
+        self.parse = parser_named(parse, name)
         self.output = output or name
-        self.template_dirs = tuple(template_dirs)
+        self.template_dirs = tuple(dict.fromkeys((*map(str, template_dirs), *_TEMPLATE_FOLDERS.get())))
 
     def reads(self) -> set[str]:
         return required_variables(self.template, self.template_dirs)

@@ -20,6 +20,9 @@ quick start:
   python -m engine eval --task arithmetic --strategy decompose --depth 3 --limit 64
   python -m engine eval --task bbh-navigate --strategy fewshot-cot --samples 5   # self-consistency, k=5
   python -m engine render --task gsm8k --strategy fewshot-cot --index 0          # the exact prompt text
+  python -m engine render --template cot/reason.jinja --set question="What is 2+3?" --set instruction= --set answer_hint="a number"
+  python -m engine check --chain my_chains.py:plan_then_solve --task arithmetic  # before any model loads
+  python -m engine eval --task arithmetic --chain my_chains.py:plan_then_solve --depth 3 --limit 20
   python -m engine compare runs/A runs/B                    # paired test on the same items
   python -m engine verify runs/A                            # the summary follows from samples.jsonl
   python -m engine cache stats                              # the durable step cache
@@ -75,6 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
     e = verbs.add_parser("eval", help="evaluate a strategy on a task; writes summary.json, samples.jsonl, report.md")
     e.add_argument("--task", required=True, help="a task name or file; a comma list runs each (one model start)")
     e.add_argument("--strategy", help=f"one of {', '.join(STRATEGIES)}; a comma list runs each")
+    e.add_argument("--chain", help="FILE.py:NAME: your own chain (or a function of the task spec returning one) "
+                                   "instead of --strategy; templates beside FILE.py are found by name")
     model_options(e, default_backend="auto")
     e.add_argument("--scheduler", choices=("auto", "continuous", "waves"), default="auto",
                    help="continuous: each item's next step enters the engine as soon as its last one finished "
@@ -92,6 +97,15 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--cache", help="step cache file (default $ENGINE_STEP_CACHE or ~/.cache/engine/steps.sqlite)")
     e.add_argument("--no-cache", action="store_true", help="generate every step afresh; read and store nothing")
 
+    ch = verbs.add_parser("check", help="check a chain, template or task before any model loads: syntax, "
+                                        "parsers, what a step reads that nothing writes")
+    ch.add_argument("--chain", help="FILE.py:NAME (needs --task)")
+    ch.add_argument("--strategy", choices=STRATEGIES, help="a built-in strategy (needs --task)")
+    ch.add_argument("--template", help="a template file or a name under prompts/")
+    ch.add_argument("--task", help="the task whose items the chain or template will see")
+    ch.add_argument("--data", help="a data file instead of the task's own")
+    ch.add_argument("--depth", type=_positive("--depth"))
+
     v = verbs.add_parser("verify", help="recompute a run's summary from its samples.jsonl and report any mismatch")
     v.add_argument("run")
 
@@ -102,9 +116,14 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--model", help="prune: entries of models whose identity (folder|hash|dtype) contains this")
     k.add_argument("--all", action="store_true", help="prune: every entry")
 
-    r = verbs.add_parser("render", help="print the exact text the model sees for one item")
-    r.add_argument("--task", required=True)
+    r = verbs.add_parser("render", help="print the exact text the model sees: an item's prompt, or one template")
+    r.add_argument("--task", help="task name or file (with --template: fills its variables from item --index)")
     r.add_argument("--strategy", choices=STRATEGIES)
+    r.add_argument("--chain", help="FILE.py:NAME, a custom chain instead of --strategy")
+    r.add_argument("--template", help="one template (a .jinja file, or a name under prompts/) rendered on its own")
+    r.add_argument("--set", action="append", metavar="NAME=VALUE", help="a --template variable as text (repeatable)")
+    r.add_argument("--set-json", action="append", metavar="NAME=JSON",
+                   help="a --template variable as JSON, e.g. exemplars='[{\"question\": \"..\", \"answer\": \"..\"}]'")
     r.add_argument("--index", type=int, default=0)
     r.add_argument("--depth", type=_positive("--depth"))
     r.add_argument("--data")
@@ -121,7 +140,8 @@ def build_parser() -> argparse.ArgumentParser:
                                 "--strategy cot --source self --rounds 2 --depths 1 --out runs/star",
                          formatter_class=argparse.RawDescriptionHelpFormatter)
     f.add_argument("--task", required=True)
-    f.add_argument("--strategy", required=True, choices=STRATEGIES)
+    f.add_argument("--strategy", choices=STRATEGIES, help="the built-in strategy whose chains are learned")
+    f.add_argument("--chain", help="FILE.py:NAME, a custom chain instead of --strategy (with --source self)")
     f.add_argument("--model", help="base model (default smollm2-135m)")
     f.add_argument("--method", choices=("lora", "full"), default="lora")
     f.add_argument("--source", choices=("gold", "self"), default="gold",
@@ -167,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except ValidationError as exc:  # settings built from the command line
         where, problem = first_problem(exc)
-        print(f"error: {where}: {problem}", file=sys.stderr)
+        print(f"error: {where}: {problem}" if where else f"error: {problem}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted: items already finished are kept in the run's samples.jsonl", file=sys.stderr)
@@ -267,10 +287,28 @@ def _summary_line(summary: dict) -> str:
 
 
 def cmd_render(args) -> int:
-    from engine.render import render_item
+    from engine.render import render_item, render_template
 
-    print(render_item(args))
+    print(render_template(args) if args.template else render_item(args))
     return 0
+
+
+def cmd_check(args) -> int:
+    from engine.check import check_chain, check_task, check_template
+
+    if args.template:
+        if args.chain or args.strategy:
+            raise EngineError("check one thing at a time: --template, or --chain/--strategy with --task")
+        report = check_template(args.template, args.task, args.data, args.depth)
+    elif args.chain or args.strategy:
+        report = check_chain(args.chain, args.strategy, args.task, args.data, args.depth)
+    elif args.task:
+        report = check_task(args.task, args.data, args.depth)
+    else:
+        raise EngineError("check needs --chain FILE.py:NAME --task T, --template T, or --task T")
+    for line in report.lines():
+        print(line)
+    return 1 if report.problems else 0
 
 
 def cmd_compare(args) -> int:
@@ -334,4 +372,4 @@ def cmd_demo(args) -> int:
 
 COMMANDS = {"models": cmd_models, "tasks": cmd_tasks, "generate": cmd_generate, "eval": cmd_eval,
             "render": cmd_render, "compare": cmd_compare, "demo": cmd_demo, "finetune": cmd_finetune,
-            "verify": cmd_verify, "cache": cmd_cache}
+            "verify": cmd_verify, "cache": cmd_cache, "check": cmd_check}

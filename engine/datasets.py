@@ -123,9 +123,36 @@ def _example(number: int, row: dict, spec, where: str) -> Example:
     if spec.answer_field not in row or row[spec.answer_field] in (None, ""):
         raise TaskError(f"{where}:{number}: missing gold field {spec.answer_field!r}")
     gold = gold_label(row[spec.answer_field], spec, f"{where}:{number}")
-    fields = {k: v for k, v in row.items() if k not in (spec.question_field, spec.answer_field, "canary")}
+    hidden = (spec.question_field, spec.answer_field, spec.steps_field, "canary")
+    fields = {k: v for k, v in row.items() if k not in hidden}
+    steps = gold_steps(row, spec, f"{where}:{number}") if spec.steps_field else None
     return Example(id=_row_id(row, spec, f"{where}:{number}") or f"{spec.name}-{number}", question=question.strip(),
-                   gold=gold, fields=fields)
+                   gold=gold, fields=fields, gold_steps=steps)
+
+
+def gold_steps(row: dict, spec, where: str) -> tuple[str, ...]:
+    """The row's gold intermediate results (the task's `steps_field`), each in canonical text form."""
+    name = spec.steps_field
+    if name not in row:
+        raise TaskError(f"{where}: missing gold steps field {name!r} (the task's steps_field): give every row its "
+                        "list of intermediate results, or remove steps_field")
+    raw = row[name]
+    if not isinstance(raw, list) or not raw:
+        raise TaskError(f"{where}: gold steps {name!r} must be a non-empty list of intermediate results, as in "
+                        f"[12, 36, 30]; got {type(raw).__name__}")
+    steps = []
+    for index, value in enumerate(raw, 1):
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)) or not str(value).strip():
+            raise TaskError(f"{where}: gold step {index} of {name!r} is {value!r}: each step must be text or a number")
+        text = str(value).strip()
+        if spec.answer_type == "number":
+            number = normalize_number(text)
+            if number is None:
+                raise TaskError(f"{where}: gold step {index} of {name!r} is {text!r}, not a number, but the task's "
+                                "answer_type is number")
+            text = number
+        steps.append(text)
+    return tuple(steps)
 
 
 def _row_id(row: dict, spec, where: str) -> str | None:

@@ -18,7 +18,7 @@ from engine.environment import describe, peak_rss_mb
 from engine.errors import EngineError
 from engine.scheduler import ExampleRun, run_all
 from engine.scoring import score_example, summarize
-from engine.strategies import STATE_KEYS, build_chain, initial_state
+from engine.strategies import STATE_KEYS, check_wiring, initial_state, select_chain
 from engine.tasks import load_examples, load_spec
 
 
@@ -30,6 +30,8 @@ class EvalSettings(BaseModel):
     task: str
     strategy: str | None = None
     """Defaults to the task's default strategy."""
+    chain: str | None = None
+    """A custom chain instead of a strategy: `FILE.py:NAME` (a chain, or a function of the task spec)."""
     model: str | None = None
     backend: str = "auto"
     """hf, vllm, or auto: vllm where it is installed, else hf."""
@@ -69,14 +71,13 @@ def prepare(settings: EvalSettings):
         raise EngineError("--scheduler continuous needs a backend with an engine loop: use --backend vllm, "
                           "or --scheduler waves with hf")
     spec, base = load_spec(settings.task)
-    strategy = settings.strategy or spec.default_strategy
+    strategy, chain = select_chain(spec, settings.strategy, settings.chain, settings.samples, settings.temperature,
+                                   settings.max_tokens, settings.program_timeout)
     examples = load_examples(spec, base, settings.limit, settings.depth, settings.seed, settings.data)
     exemplars = []
-    if strategy == "fewshot-cot" and spec.exemplars:
+    if (strategy == "fewshot-cot" or settings.chain) and spec.exemplars:
         exemplars = load_exemplars(expand_path(spec.exemplars.path, base), spec.exemplars.format, spec.exemplars.count)
-    chain = build_chain(strategy, spec, settings.samples, settings.temperature, settings.max_tokens,
-                        settings.program_timeout)
-    chain.check(set(STATE_KEYS) | set(examples[0].fields))
+    check_wiring(chain, set(STATE_KEYS) | set(examples[0].fields), strategy)
     return spec, strategy, examples, exemplars, chain
 
 
@@ -188,6 +189,8 @@ def _run_locked(settings, backend, progress, spec, strategy, examples, exemplars
             scored, waves, wall = _generate(chain, spec, exemplars, todo, backend, out, bar, scheduler)
             peak = peak_rss_mb()  # while the backend's engine processes still live
         finally:
+            if cache is not None:
+                cache.close()
             if owned:
                 close_backend(backend)
     generated_tokens = sum(s["completion_tokens"] for r in scored for s in r["steps"] if not s.get("cached"))
@@ -196,7 +199,7 @@ def _run_locked(settings, backend, progress, spec, strategy, examples, exemplars
     scored.sort(key=lambda r: order[r["id"]])
     summary = summarize(scored, spec)
     summary.update(
-        task=spec.name, strategy=strategy, model=settings.model or "smollm2-135m", backend=backend.name,
+        task=spec.name, strategy=strategy, chain=settings.chain, model=settings.model or "smollm2-135m", backend=backend.name,
         dtype=getattr(backend, "dtype", None),
         samples=settings.samples, depth=settings.depth if spec.source.generator else None, seed=settings.seed,
         wall_seconds=round(wall, 2), scheduler=scheduler, backend_requests=waves["requests"],
@@ -212,8 +215,6 @@ def _run_locked(settings, backend, progress, spec, strategy, examples, exemplars
         from engine.sandbox import isolation_layers
 
         summary["sandbox_layers"] = isolation_layers()  # how contained the model's programs were, on this machine
-    if cache is not None:
-        cache.close()
     write_atomic(out / "summary.json", json.dumps(summary, indent=2))
     write_report(out, summary, scored)
     return summary

@@ -46,9 +46,10 @@ def plan_runs(fields: dict) -> list:
     depths = parse_depths(str(fields["depth"])) if fields.get("depth") else [None]
     out = Path(fields.get("out") or f"runs/eval-{datetime.now().strftime('%Y%m%d-%H%M%S')}")
     plans = []
+    chain = fields.get("chain")
     for task, strategy, depth in itertools.product(tasks, strategies, depths):
-        name = "-".join(str(part) for part in (Path(task).stem, strategy or "default", f"d{depth}" if depth else None)
-                        if part)
+        label = strategy or (chain.rpartition(":")[2] if chain else "default")
+        name = "-".join(str(part) for part in (Path(task).stem, label, f"d{depth}" if depth else None) if part)
         one = EvalSettings(**{**fields, "task": task, "strategy": strategy, "depth": depth, "out": str(out / name)})
         prepare(one)  # unknown task, bad data, a strategy the task cannot run: refused now
         plans.append(one)

@@ -23,8 +23,13 @@ def render_item(args) -> str:
     from engine.evaluate import EvalSettings, prepare
     from engine.strategies import initial_state
 
-    settings = EvalSettings(task=args.task, strategy=args.strategy, depth=args.depth, data=args.data,
-                            limit=args.index + 1, model=args.model, backend=args.backend)
+    if args.task is None:
+        raise EngineError("render needs --task (with --strategy or --chain), or --template with --set NAME=VALUE")
+    if args.set:
+        raise EngineError("--set fills a --template's variables: pass --template T, or drop --set to see a "
+                          "strategy's prompt for an item")
+    settings = EvalSettings(task=args.task, strategy=args.strategy, chain=args.chain, depth=args.depth,
+                            data=args.data, limit=args.index + 1, model=args.model, backend=args.backend)
     spec, strategy, examples, exemplars, chain = prepare(settings)
     if args.index < 0 or args.index >= len(examples):
         raise EngineError(f"--index {args.index} is out of range: the task has {len(examples)} items here")
@@ -42,6 +47,58 @@ def render_item(args) -> str:
     header = f"# {spec.name} item {args.index} ({example.id}), strategy {strategy}, gold {example.gold!r}"
     sampling = request.sampling.model_dump(exclude_defaults=True)
     return f"{header}\n# sampling: {json.dumps(sampling)}\n{prompt_text(request, tokenizer)}"
+
+
+def parse_assignments(pairs: list[str], as_json: bool = False) -> dict:
+    """`["question=What is 2+2?", "n=3"]` -> {"question": "What is 2+2?", "n": "3"} (values as JSON with as_json)."""
+    values = {}
+    for pair in pairs:
+        name, equals, value = pair.partition("=")
+        name = name.strip()
+        flag = "--set-json" if as_json else "--set"
+        if not equals or not name.isidentifier():
+            raise EngineError(f"{flag} {pair!r} must look like NAME=VALUE, with NAME a template variable")
+        if as_json:
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError as exc:
+                raise EngineError(f"--set-json {name}: {value[:60]!r} is not JSON ({exc.msg}); quote text as "
+                                  f"'\"text\"' or use --set") from exc
+        values[name] = value
+    return values
+
+
+def render_template(args) -> str:
+    """`render --template T --set k=v`: one template on its own, with the item's fields when --task is given."""
+    from engine.backends.formatting import prompt_text
+    from engine.check import locate_template
+    from engine.generation import GenerationRequest
+    from engine.models import resolve_model
+    from engine.templates import render, required_variables
+
+    name, dirs = locate_template(args.template)
+    context = {"hint": ""}
+    if args.task is not None:
+        from engine.evaluate import EvalSettings, prepare
+        from engine.strategies import initial_state
+
+        settings = EvalSettings(task=args.task, strategy=args.strategy, chain=args.chain, depth=args.depth,
+                                data=args.data, limit=args.index + 1)
+        spec, _, examples, exemplars, _ = prepare(settings)
+        if args.index < 0 or args.index >= len(examples):
+            raise EngineError(f"--index {args.index} is out of range: the task has {len(examples)} items here")
+        context = initial_state(examples[args.index], spec, exemplars)
+    context.update(parse_assignments(args.set or []))
+    context.update(parse_assignments(args.set_json or [], as_json=True))
+    missing = sorted(required_variables(name, dirs) - set(context))
+    if missing:
+        raise EngineError(f"template {args.template} reads {', '.join(missing)}: pass --set NAME=VALUE for each "
+                          "(or --task and --index to take an item's fields)")
+    rendered = render(name, context, dirs)
+    if rendered.messages is None:
+        return rendered.text
+    request = GenerationRequest(messages=rendered.messages)
+    return prompt_text(request, _tokenizer(resolve_model(args.model)))
 
 
 def _tokenizer(path: str):

@@ -92,6 +92,42 @@ def build_chain(strategy: str, spec: TaskSpec, samples: int = 1, temperature: fl
     return chain
 
 
+def select_chain(spec: TaskSpec, strategy: str | None = None, chain: str | None = None, samples: int = 1,
+                 temperature: float = 0.7, max_tokens: int | None = None, program_timeout: float = 5.0):
+    """(label, chain) for a run: a built-in strategy the task lists, or a custom chain file (`FILE.py:NAME`).
+
+    The task file's `strategies:` list says which built-in strategies suit the task (fewshot-cot needs
+    exemplars, pal a task whose answer a program can compute); another is refused with the list. A custom chain
+    is the author's own choice and is not limited by that list.
+    """
+    if chain is not None:
+        if strategy is not None:
+            raise EngineError(f"pass --strategy or --chain, not both (got --strategy {strategy} and --chain {chain})")
+        from engine.chain import Vote
+        from engine.custom_chain import chain_label, load_chain
+
+        node = load_chain(chain, spec)
+        if samples > 1:
+            node = Vote(node, samples, temperature=temperature, output="answer")
+        return chain_label(chain), node
+    strategy = strategy or spec.default_strategy
+    if strategy not in STRATEGIES:
+        raise EngineError(f"unknown strategy {strategy!r}: use one of {', '.join(STRATEGIES)}")
+    if strategy not in spec.strategies:
+        raise EngineError(f"task {spec.name} lists the strategies {', '.join(spec.strategies)}, not {strategy}: "
+                          f"pick one of those, or add {strategy} to the task file's strategies: list")
+    return strategy, build_chain(strategy, spec, samples, temperature, max_tokens, program_timeout)
+
+
+def check_wiring(chain, available: set[str], label: str) -> set[str]:
+    """Every step reads only what the item or an earlier step provides, and the chain writes `answer`."""
+    produced = chain.check(set(available))
+    if "answer" not in produced:
+        raise EngineError(f"chain {label} never writes 'answer', which scoring reads: name its last step "
+                          "\"answer\" (or give it output=\"answer\")")
+    return produced
+
+
 def initial_state(example, spec: TaskSpec, exemplars: list[dict]) -> dict:
     """What templates can read for one example: its fields, then the task-wide values (which win)."""
     return {

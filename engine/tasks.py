@@ -73,6 +73,10 @@ class TaskSpec(Strict):
     question_format: str | None = None
     """A str.format pattern over row fields, e.g. "Premise: {premise}\\nHypothesis: {hypothesis}"."""
     answer_field: str = "answer"
+    steps_field: str | None = None
+    """A row field holding the gold intermediate results in order (a list, e.g. [12, 36, 30]): per-step accuracy
+    and the first wrong step are then reported for this data, as for the generated tasks. Never shown to the
+    model (templates do not receive it)."""
     gold_pattern: str | None = None
     """A regex whose group 1 is the gold answer inside the answer field (GSM8K: "#### (.+)$")."""
     answer_type: Literal["number", "choice", "yes-no", "bool", "free-text", "nli", "sudoku"]

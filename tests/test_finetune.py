@@ -12,6 +12,7 @@ from engine.finetune.gold import GOLD_STRATEGIES
 from engine.finetune.selftaught import hint_text, self_taught_pairs, without_hint
 from engine.finetune.traces import gold_pairs
 from engine.finetune.train import IGNORE, tokenize_pairs
+from engine.tasks import TASKS_DIR
 from engine.strategies import build_chain, initial_state
 from engine.synthetic import arithmetic
 from engine.tasks import load_spec
@@ -205,8 +206,14 @@ def test_bad_input_is_one_clear_error(tmp_path, tiny_model_dir, capsys):
                                                              "--max-steps", "0", "--out", out)
     assert "canary" in error("--task", "bbh-navigate", "--strategy", "cot", "--out", out)
     assert "has no training split" in error("--task", "nli", "--strategy", "cot", "--out", out)
-    assert "has no gold calculations" in error("--task", "shuffled-objects", "--strategy", "calc",
+    assert "lists the strategies direct, cot, decompose, sc, not calc" in error(
+        "--task", "shuffled-objects", "--strategy", "calc", "--model", tiny_model_dir, "--out", out)
+    listed = tmp_path / "shuffled-calc.yaml"  # a task that lists calc but whose items carry no calculations
+    listed.write_text((TASKS_DIR / "shuffled-objects.yaml").read_text().replace("sc]", "sc, calc]"))
+    assert "has no gold calculations" in error("--task", str(listed), "--strategy", "calc",
                                                "--model", tiny_model_dir, "--out", out)
+    assert "custom chain" in error("--task", "arithmetic", "--chain", "x.py:y", "--out", out)
+    assert "--strategy (a built-in strategy) or --chain" in error("--task", "arithmetic", "--out", out)
     # a base model folder without a tokenizer
     import shutil
 

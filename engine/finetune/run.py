@@ -46,15 +46,15 @@ def finetune(settings: FinetuneSettings | None = None, progress=print, **options
     from engine.finetune.data import build_splits
     from engine.finetune.traces import gold_pairs
     from engine.models import DEFAULT_MODEL, check_tokenizer, resolve_model
-    from engine.strategies import STATE_KEYS, build_chain, initial_state
+    from engine.strategies import STATE_KEYS, check_wiring, initial_state, select_chain
     from engine.tasks import load_spec
 
     settings = settings or FinetuneSettings(**options)
     started = time.perf_counter()
     spec, base = load_spec(settings.task)
-    chain = build_chain(settings.strategy, spec)
+    label, chain = select_chain(spec, settings.strategy, settings.chain)
     splits = build_splits(settings, spec, base)
-    chain.check(set(STATE_KEYS) | set(splits.train[0].fields))
+    check_wiring(chain, set(STATE_KEYS) | set(splits.train[0].fields), label)
     base_dir = resolve_model(settings.model, progress=progress)
     check_tokenizer(base_dir)
     out = Path(settings.out)
@@ -86,7 +86,7 @@ def finetune(settings: FinetuneSettings | None = None, progress=print, **options
     progress(f"saved the fine-tuned {'adapter' if settings.method == 'lora' else 'model'} to {out / 'model'}")
     test = before_after(settings, spec, base_dir, out, progress)
     summary = {
-        "task": spec.name, "strategy": settings.strategy, "base_model": settings.model or DEFAULT_MODEL,
+        "task": spec.name, "strategy": label, "chain": settings.chain, "base_model": settings.model or DEFAULT_MODEL,
         "method": settings.method, "source": settings.source, "model_dir": str(out / "model"),
         "data": {"train_items": len(splits.train), "validation_items": len(splits.validation),
                  "test_items": {str(d): len(v) for d, v in splits.test.items()},
@@ -191,7 +191,7 @@ def _save(model, settings, base_dir: str, target: Path, base_name: str, merged: 
         config["base_model_name_or_path"] = base_name
         config_file.write_text(json.dumps(config, indent=2))
         (target / "engine-adapter.json").write_text(json.dumps(
-            {"base": base_name, "task": settings.task, "strategy": settings.strategy}, indent=2))
+            {"base": base_name, "task": settings.task, "strategy": settings.strategy or settings.chain}, indent=2))
         return
     if settings.method == "lora":
         model = model.merge_and_unload()
@@ -219,7 +219,7 @@ def before_after(settings, spec, base_dir: str, out: Path, progress) -> dict:
                     import shutil
 
                     shutil.rmtree(folder)
-                run_eval(EvalSettings(task=settings.task, strategy=settings.strategy, depth=depth,
+                run_eval(EvalSettings(task=settings.task, strategy=settings.strategy, chain=settings.chain, depth=depth,
                                       limit=settings.test_items, model=model, backend=name, out=str(folder)),
                          backend=backend, progress=False)
                 folders.setdefault(str(depth or "all"), {})[label] = str(folder)

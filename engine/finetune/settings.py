@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
 from engine.errors import EngineError
 
@@ -39,8 +39,11 @@ class FinetuneSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     task: str
-    strategy: str
+    strategy: str | None = None
     """Whose chain is learned: each model step of it becomes a training example (its exact prompt, gold output)."""
+    chain: str | None = None
+    """A custom chain (`FILE.py:NAME`) instead of a strategy; it has no gold writer, so it learns from its own
+    correct chains (`source: self`)."""
     out: str
     """Run folder: checkpoints, the final model or adapter in model/, training log, TensorBoard events, summary."""
     model: str | None = None
@@ -93,6 +96,15 @@ class FinetuneSettings(BaseModel):
         if value < 1:
             raise ValueError(f"--{info.field_name.replace('_', '-')} must be at least 1, got {value}")
         return value
+
+    @model_validator(mode="after")
+    def _one_chain(self):
+        if (self.strategy is None) == (self.chain is None):
+            raise ValueError("pass --strategy (a built-in strategy) or --chain FILE.py:NAME, one of the two")
+        if self.chain is not None and self.source == "gold":
+            raise ValueError("gold chains are written for the built-in strategies only: fine-tune a custom chain "
+                             "on its own correct chains with --source self")
+        return self
 
     @field_validator("depths", "test_depths")
     @classmethod

@@ -17,7 +17,8 @@ def _as_list(value) -> list:
 def step_predictions(run, example, parse) -> list[str | None] | None:
     """Predicted intermediate results: decomposition sub-answers, else gold steps found in order in the text.
 
-    For free-form reasoning, step i counts as reached when its gold value appears in the text after step
+    The text searched is that of a step named `working` when the chain has one (a custom chain that works
+    first and answers after), else the answer's. For free-form reasoning, step i counts as reached when its gold value appears in the text after step
     i-1's value; the first one not found is the first step that went wrong. When a program computed the
     answer (pal), its intermediate values are in no text, so there are no step predictions (None).
     """
@@ -26,7 +27,7 @@ def step_predictions(run, example, parse) -> list[str | None] | None:
         return [parse(str(s["answer"])) if s["answer"] is not None else None for s in solved]
     if any(key.endswith("_program") for key in run.state):
         return None
-    text = _as_list(run.state.get("answer_text"))[0] or ""
+    text = _as_list(run.state.get("working_text") or run.state.get("answer_text"))[0] or ""
     predictions, position = [], 0
     for gold in example.gold_steps:
         found = _find_value(text, gold, position)

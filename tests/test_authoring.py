@@ -274,3 +274,27 @@ def test_the_task_files_strategies_list_is_enforced(capsys):
     code, _, err = run_cli(capsys, "eval", "--task", "bbh-navigate,gsm8k", "--strategy", "pal", "--backend", "hf",
                            "--model", "/nonexistent/model")
     assert code == 2 and "task bbh-navigate lists the strategies" in err
+
+
+def test_the_shipped_example_chain_reads_its_gold_steps_from_the_working(capsys):
+    """prompts/plan-answer/chain.py, the README's walk-through: per-step accuracy reads the `working` step."""
+    from engine.synthetic import arithmetic
+    from engine.tasks import PROJECT_ROOT
+
+    items = arithmetic.generate(4, 3, 0)
+    by_question = {e.question: e for e in items}
+
+    def script(request):
+        item = next(e for q, e in by_question.items() if q in request.messages[-1][1])
+        if request.step == "working":  # items 0 and 1 work every step out; 2 and 3 go wrong at step 2
+            steps = list(item.gold_steps) if item is items[0] or item is items[1] else [item.gold_steps[0], "-999"]
+            return "\n".join(f"Step: result {value}" for value in steps)
+        return f"The answer is {item.gold}."
+
+    reference = f"{PROJECT_ROOT}/prompts/plan-answer/chain.py:work_then_answer"
+    code, _, err = run_cli(capsys, "check", "--chain", reference, "--task", "arithmetic")
+    assert code == 0, err
+    summary = run_eval(EvalSettings(task="arithmetic", chain=reference, depth=3, limit=4, out="example-run"),
+                       backend=ScriptedBackend(script), progress=False)
+    assert summary["accuracy"] == 1.0 and summary["per_step"]["accuracy"] == [1.0, 0.5, 0.5]
+    assert summary["per_step"]["first_wrong"] == [0, 2, 0]

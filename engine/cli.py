@@ -25,6 +25,7 @@ quick start:
   python -m engine eval --task arithmetic --chain my_chains.py:plan_then_solve --depth 3 --limit 20
   python -m engine compare runs/A runs/B                    # paired test on the same items
   python -m engine verify runs/A                            # the summary follows from samples.jsonl
+  python -m engine report runs/A runs/B --out ab.html       # the run explorer: plots, items, comparison
   python -m engine cache stats                              # the durable step cache
   python -m engine finetune --task arithmetic --strategy stepwise --out runs/ft   # LoRA on gold chains
   python -m engine eval --task arithmetic --strategy stepwise --depth 8 --model runs/ft/model
@@ -164,6 +165,10 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--out", required=True, help="run folder: model/, round-N/, test/, summary.json")
     f.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     f.add_argument("--wandb", action="store_true", help="also log to Weights & Biases (needs wandb installed)")
+
+    from engine.explorer import add_report_parser
+
+    add_report_parser(verbs)
 
     d = verbs.add_parser("demo", help="the embedded demo: arithmetic by depth, base model against fine-tuned")
     model_options(d, default_backend="auto")
@@ -363,6 +368,12 @@ def cmd_finetune(args) -> int:
     return 0
 
 
+def cmd_report(args) -> int:
+    from engine.explorer import cmd_report as report
+
+    return report(args)
+
+
 def cmd_demo(args) -> int:
     from engine.demo import run_demo
 
@@ -372,4 +383,4 @@ def cmd_demo(args) -> int:
 
 COMMANDS = {"models": cmd_models, "tasks": cmd_tasks, "generate": cmd_generate, "eval": cmd_eval,
             "render": cmd_render, "compare": cmd_compare, "demo": cmd_demo, "finetune": cmd_finetune,
-            "verify": cmd_verify, "cache": cmd_cache, "check": cmd_check}
+            "verify": cmd_verify, "cache": cmd_cache, "check": cmd_check, "report": cmd_report}

@@ -21,6 +21,7 @@ TUNED_DEFAULT = "smollm2-135m-stepwise"
 def run_demo(args) -> list[dict]:
     from engine.backends import resolve_backend_name
     from engine.evaluate import EvalSettings, prepare
+    from engine.explorer import write_explorer
     from engine.finetune.settings import parse_depths
     from engine.report import depth_table, plot_depths
 
@@ -47,7 +48,8 @@ def run_demo(args) -> list[dict]:
     if paired:
         text += "\n" + _paired_table(paired, args.tuned) + "\n"
     write_atomic(out / "report.md", text + "\n![accuracy against depth](accuracy_vs_depth.png)\n")
-    print(f"\n{text}\nwrote {out}/report.md and accuracy_vs_depth.png")
+    explorer = write_explorer([out], out / "explorer.html")
+    print(f"\n{text}\nwrote {out}/report.md, accuracy_vs_depth.png and {explorer.name} (open it in a browser)")
     return rows
 
 

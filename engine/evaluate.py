@@ -166,6 +166,7 @@ def _run_locked(settings, backend, progress, spec, strategy, examples, exemplars
     from engine.backends import close_backend, load_backend, resolve_backend_name
     from engine.files import write_atomic
     from engine.progress import WaveProgress
+    from engine.explorer import write_run_explorer
     from engine.report import write_report
 
     if (out / "summary.json").exists():  # finished by another process while this one waited to start
@@ -217,6 +218,7 @@ def _run_locked(settings, backend, progress, spec, strategy, examples, exemplars
         summary["sandbox_layers"] = isolation_layers()  # how contained the model's programs were, on this machine
     write_atomic(out / "summary.json", json.dumps(summary, indent=2))
     write_report(out, summary, scored)
+    write_run_explorer(out, summary, scored)
     return summary
 
 

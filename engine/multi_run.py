@@ -80,5 +80,8 @@ def run_many(plans: list, progress: bool = True) -> list[dict]:
     write_atomic(out / "table.json", json.dumps(rows, indent=2))
     write_atomic(out / "table.md", "\n".join(lines) + "\n")
     print("\n".join(lines))
-    print(f"wrote {len(rows)} run folders and table.md under {out}")
+    from engine.explorer import write_explorer
+
+    write_explorer([out], out / "explorer.html")
+    print(f"wrote {len(rows)} run folders, table.md and explorer.html under {out}")
     return summaries

@@ -59,7 +59,13 @@ def _sweep(args, model, backend_name, depths, strategies, out, label) -> list[di
 
     if not strategies:
         return []
-    backend = load_backend(backend_name, model, progress=print, dtype=args.dtype)
+    options = {}
+    if backend_name == "vllm":  # one KV cache sized for the largest of this model's runs
+        from engine.kv_budget import work_of_settings
+
+        options["kv_work"] = work_of_settings([EvalSettings(task="arithmetic", strategy=s, depth=d, limit=args.limit,
+                                                            model=model) for s in strategies for d in depths])
+    backend = load_backend(backend_name, model, progress=print, dtype=args.dtype, **options)
     rows = []
     try:
         for depth in depths:

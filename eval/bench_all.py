@@ -63,8 +63,11 @@ def rows_from_results(scheduler_file: str, lm_eval_file: str) -> list[tuple[str,
                          str(figure["median"] <= target)))
     lm_eval = load(lm_eval_file)
     if lm_eval:
-        for row in lm_eval.get("table", []):
-            rows.append((row["figure"], str(row["measured"]), str(row["target"]), str(row["met"])))
+        for name, figure in lm_eval.get("table", {}).items():
+            if figure.get("target"):
+                rows.append((f"lm-eval GSM8K {lm_eval['limit']} items, {name}",
+                             f"{figure['median']:.3f} ({figure['min']:.3f}-{figure['max']:.3f})", figure["target"],
+                             str(figure["met"])))
     return rows
 
 

@@ -8,6 +8,8 @@
   item at a time as per-example loops do; identical greedy text is checked. Target ≥ 20× faster.
 - votes: self-consistency with k = 8 through the backend's `n` (one prompt, 8 completions) against one sample,
   `cot` over 32 items. Target ≤ 3× the time.
+- startup: a fresh process to its first result with vLLM's fixed share of RAM for the KV cache against a cache
+  sized for the work (which also skips the CPU build's warm-up pass): seconds and peak RSS.
 - scaling: 64, 256 and 1,024 items of the 3-step chain, each `run_eval` in a process of its own with the same
   KV cache size, so that peak memory compares what the run holds (records stream to disk). Targets: seconds
   grow no faster than tokens generated; peak RSS at 1,024 ≤ 1.5× that at 64.
@@ -166,9 +168,57 @@ def scaling(sizes: list[int], folder: Path) -> dict:
             "met": {"seconds_per_token_ratio": time_ratio / token_ratio <= 1.0, "peak_rss_ratio": memory_ratio <= 1.5}}
 
 
+STARTUP_CHILD = """
+import json, sys, time
+start = time.perf_counter()
+import vllm  # noqa: F401
+imported = time.perf_counter()
+from engine.backends.vllm import VLLMBackend
+from engine.environment import peak_rss_mb
+from engine.generation import GenerationRequest
+from engine.kv_budget import KVWork
+from engine.models import resolve_model
+from engine.sampling import SamplingSettings
+if __name__ == "__main__":
+    work = KVWork(*json.loads(sys.argv[1])) if sys.argv[1] != "null" else None
+    backend = VLLMBackend(resolve_model(None), dtype="float32", kv_work=work)
+    ready = time.perf_counter()
+    backend.generate([GenerationRequest(prompt="Start with 3. Add 4. What is the result?",
+                                        sampling=SamplingSettings(max_tokens=8))])
+    first = time.perf_counter()
+    peak = peak_rss_mb()
+    backend.close()
+    print(json.dumps({"import_s": round(imported - start, 2), "engine_s": round(ready - imported, 2),
+                      "first_request_s": round(first - start, 2), "peak_rss_mb": peak,
+                      "kv_cache_mb": round((backend.kv_cache_bytes or 0) / 2**20, 1)}))
+"""
+
+
+def startup(repeat: int, work=(60, 464, 27)) -> dict:
+    """A fresh process to its first result: vLLM's fixed 30%-of-RAM cache against one sized for `work` (the demo's
+    largest base-model run: 60 items of `cot` at depth 8), alternated; seconds and peak RSS."""
+    rows = []
+    for rep in range(repeat):
+        order = ("share", "sized") if rep % 2 == 0 else ("sized", "share")
+        row = {}
+        for who in order:
+            argument = json.dumps(work) if who == "sized" else "null"
+            done = subprocess.run([sys.executable, "-c", STARTUP_CHILD, argument], capture_output=True, text=True,
+                                  cwd=ROOT)
+            if done.returncode != 0:
+                raise SystemExit(f"start-up run failed:\n{done.stderr[-3000:]}")
+            row[who] = json.loads(done.stdout.strip().splitlines()[-1])
+        rows.append(row)
+        print(f"  start-up {rep}: {row}", flush=True)
+    seconds = [r["sized"]["first_request_s"] / r["share"]["first_request_s"] for r in rows]
+    memory = [r["sized"]["peak_rss_mb"] / r["share"]["peak_rss_mb"] for r in rows]
+    return {"work": work, "repetitions": rows, "sized/share first_request_s": spread(seconds),
+            "sized/share peak_rss_mb": spread(memory)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--only", default="overhead,batched,votes,scaling")
+    parser.add_argument("--only", default="overhead,batched,votes,startup,scaling")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--sizes", default="64,256,1024")
     parser.add_argument("--items", type=int, help="items for overhead, batched and votes (default 64, 32, 32)")
@@ -191,6 +241,9 @@ def main() -> None:
                 result[name] = bench(backend, args.repeat, *([args.items] if args.items else []))
                 print(json.dumps(result[name], indent=1), flush=True)
         backend.close()
+    if "startup" in wanted:
+        print("startup...", flush=True)
+        result["startup"] = startup(args.repeat)
     if "scaling" in wanted:
         print("scaling...", flush=True)
         result["scaling"] = scaling([int(s) for s in args.sizes.split(",")], folder)
@@ -200,6 +253,10 @@ def main() -> None:
             part = result[name][key]
             print(f"| {key} | {part['median']:.2f} | {part['min']:.2f}-{part['max']:.2f} | {result[name]['target']} | "
                   f"{result[name]['met']} |")
+    if "startup" in result:
+        for key in ("sized/share first_request_s", "sized/share peak_rss_mb"):
+            part = result["startup"][key]
+            print(f"| {key} | {part['median']:.2f} | {part['min']:.2f}-{part['max']:.2f} | < 1 | {part['median'] < 1} |")
     if "scaling" in result:
         part = result["scaling"]
         for key in ("seconds_per_token_ratio", "peak_rss_ratio"):

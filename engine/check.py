@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import jinja2
-from jinja2 import meta
 
 from engine.errors import EngineError
 
@@ -54,28 +53,17 @@ def locate_template(text: str) -> tuple[str, tuple[str, ...]]:
 
 def template_problems(name: str, extra_dirs: tuple[str, ...]) -> list[str]:
     """Syntax errors (file:line) and missing files in `name` and every template it includes or extends."""
-    from engine.templates import build_environment
+    from engine.templates import build_environment, template_trees
 
     env = build_environment(extra_dirs)
-    problems, seen, pending = [], set(), [name]
-    while pending:
-        current = pending.pop()
-        if current in seen:
-            continue
-        seen.add(current)
-        try:
-            source, filename, _ = env.loader.get_source(env, current)
-        except jinja2.TemplateNotFound:
+    problems = []
+    for current, _, tree in template_trees(env, name):
+        if isinstance(tree, jinja2.TemplateNotFound):
             where = ", ".join(env.loader.searchpath)
             via = "" if current == name else f" (included by {name})"
             problems.append(f"template {current!r}{via} not found (looked in {where})")
-            continue
-        try:
-            tree = env.parse(source, current, filename)
-        except jinja2.TemplateSyntaxError as exc:
-            problems.append(f"{filename}:{exc.lineno}: template syntax error: {exc.message}")
-            continue
-        pending.extend(t for t in meta.find_referenced_templates(tree) if t)
+        elif isinstance(tree, jinja2.TemplateSyntaxError):
+            problems.append(f"{tree.filename or current}:{tree.lineno}: template syntax error: {tree.message}")
     return problems
 
 

@@ -309,12 +309,11 @@ def _load(env: jinja2.Environment, name: str) -> jinja2.Template:
         raise TemplateError(f"template {name!r} line {exc.lineno}: {exc.message}") from exc
 
 
-def required_variables(name: str, extra_dirs: tuple[str, ...] = ()) -> set[str]:
-    """Variables the template (and templates it includes) reads from its context."""
-    env = environment(extra_dirs)
-    _load(env, name)  # clear error for a missing template
+def template_trees(env: jinja2.Environment, name: str):
+    """`name` and every template it includes, imports or extends, once each, as (name, filename, parsed tree);
+    a template that is missing or does not parse comes as (name, None, the exception) and its own includes are
+    not followed."""
     seen: set[str] = set()
-    needed: set[str] = set()
     pending = [name]
     while pending:
         current = pending.pop()
@@ -322,14 +321,26 @@ def required_variables(name: str, extra_dirs: tuple[str, ...] = ()) -> set[str]:
             continue
         seen.add(current)
         try:
-            source = env.loader.get_source(env, current)[0]
-            tree = env.parse(source)
-        except jinja2.TemplateNotFound as exc:
-            raise _not_found(env, name, current) from exc
-        except jinja2.TemplateSyntaxError as exc:
-            raise TemplateError(f"template {current!r} line {exc.lineno}: {exc.message}") from exc
-        needed |= meta.find_undeclared_variables(tree)
+            source, filename, _ = env.loader.get_source(env, current)
+            tree = env.parse(source, current, filename)
+        except (jinja2.TemplateNotFound, jinja2.TemplateSyntaxError) as exc:
+            yield current, None, exc
+            continue
+        yield current, filename, tree
         pending.extend(t for t in meta.find_referenced_templates(tree) if t)
+
+
+def required_variables(name: str, extra_dirs: tuple[str, ...] = ()) -> set[str]:
+    """Variables the template (and templates it includes) reads from its context."""
+    env = environment(extra_dirs)
+    _load(env, name)  # clear error for a missing template
+    needed: set[str] = set()
+    for current, _, tree in template_trees(env, name):
+        if isinstance(tree, jinja2.TemplateNotFound):
+            raise _not_found(env, name, current) from tree
+        if isinstance(tree, jinja2.TemplateSyntaxError):
+            raise TemplateError(f"template {current!r} line {tree.lineno}: {tree.message}") from tree
+        needed |= meta.find_undeclared_variables(tree)
     return needed - set(env.globals)
 
 

@@ -34,6 +34,7 @@ def is_many(task: str, strategy: str | None, depth: str | None) -> bool:
 def plan_runs(fields: dict) -> list:
     """Every combination of `fields`' task, strategy and depth lists as its own EvalSettings (out: a sub-folder),
     each checked before anything loads."""
+    from engine.custom_chain import chain_label
     from engine.evaluate import EvalSettings, prepare
     from engine.finetune.settings import parse_depths
     from engine.tasks import STRATEGIES
@@ -48,7 +49,7 @@ def plan_runs(fields: dict) -> list:
     plans = []
     chain = fields.get("chain")
     for task, strategy, depth in itertools.product(tasks, strategies, depths):
-        label = strategy or (chain.rpartition(":")[2] if chain else "default")
+        label = strategy or (chain_label(chain) if chain else "default")
         name = "-".join(str(part) for part in (Path(task).stem, label, f"d{depth}" if depth else None) if part)
         one = EvalSettings(**{**fields, "task": task, "strategy": strategy, "depth": depth, "out": str(out / name)})
         prepare(one)  # unknown task, bad data, a strategy the task cannot run: refused now

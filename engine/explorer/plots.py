@@ -129,6 +129,14 @@ def short_names(rows: list[dict]) -> list[str]:
     return names
 
 
+def by_short_name(rows: list[dict]) -> dict[str, list[dict]]:
+    """Runs grouped under their `short_names`, in the order the names first appear: one series or bar group each."""
+    groups: dict[str, list[dict]] = defaultdict(list)
+    for name, row in zip(short_names(rows), rows):
+        groups[name].append(row)
+    return groups
+
+
 def _ci(row) -> tuple[float, float]:
     ci = row.get("ci95") or [row["accuracy"], row["accuracy"]]
     return 100 * ci[0], 100 * ci[1]
@@ -153,10 +161,7 @@ def depth_plot(rows: list[dict]) -> str | None:
     depths = sorted({r["depth"] for r in rows})
     if len(depths) < 2:
         return None
-    names = short_names(rows)
-    series: dict[str, list[dict]] = defaultdict(list)
-    for name, row in zip(names, rows):
-        series[name].append(row)
+    series = by_short_name(rows)
     axes = Axes(depths[0] - 0.5, depths[-1] + 0.5, 0, 100)
     width = axes.left + axes.width + RIGHT
     body = [axes.frame([(d, d) for d in depths], range(0, 101, 20), "depth (reasoning steps)", "accuracy",
@@ -179,10 +184,7 @@ def strategy_plot(rows: list[dict]) -> str | None:
     rows = [r for r in rows if r.get("accuracy") is not None]
     if len(rows) < 2:
         return None
-    names = short_names(rows)
-    groups: dict[str, list[dict]] = defaultdict(list)
-    for name, row in zip(names, rows):
-        groups[name].append(row)
+    groups = by_short_name(rows)
     depths = sorted({r["depth"] for r in rows if r.get("depth") is not None})
     by_depth = len(depths) > 1
     shade = {d: _blend(PALETTE[0], (i + 1) / len(depths)) for i, d in enumerate(depths)}

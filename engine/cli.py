@@ -240,13 +240,10 @@ def cmd_generate(args) -> int:
     sampling = _settings(args)
     request = (GenerationRequest(prompt=args.prompt, sampling=sampling) if args.raw
                else GenerationRequest.chat([{"role": "user", "content": args.prompt}], sampling))
-    options = {}
-    if args.backend == "vllm":  # one prompt, n samples: a KV cache for n full contexts, not 30% of RAM
-        from engine.kv_budget import KVWork
+    from engine.kv_budget import KVWork
 
-        options["kv_work"] = KVWork(sequences=args.n, tokens_per_sequence=4096)
     backend = load_backend(args.backend, args.model, progress=lambda m: print(m, file=sys.stderr), dtype=args.dtype,
-                           **options)
+                           kv_work=KVWork(sequences=args.n, tokens_per_sequence=4096))  # n full contexts at most
     try:
         (result,) = backend.generate([request])
     finally:

@@ -59,13 +59,12 @@ def _sweep(args, model, backend_name, depths, strategies, out, label) -> list[di
 
     if not strategies:
         return []
-    options = {}
-    if backend_name == "vllm":  # one KV cache sized for the largest of this model's runs
-        from engine.kv_budget import work_of_settings
+    from engine.kv_budget import work_of_settings
 
-        options["kv_work"] = work_of_settings([EvalSettings(task="arithmetic", strategy=s, depth=d, limit=args.limit,
-                                                            model=model) for s in strategies for d in depths])
-    backend = load_backend(backend_name, model, progress=print, dtype=args.dtype, **options)
+    plans = [EvalSettings(task="arithmetic", strategy=s, depth=d, limit=args.limit, model=model)
+             for s in strategies for d in depths]
+    backend = load_backend(backend_name, model, progress=print, dtype=args.dtype,
+                           kv_work=lambda: work_of_settings(plans))  # one KV cache for the largest of the runs
     rows = []
     try:
         for depth in depths:

@@ -181,14 +181,11 @@ def _run_locked(settings, backend, progress, spec, strategy, examples, exemplars
         for record in done:
             bar.item_done(record["correct"])
         if owned:
-            name = resolve_backend_name(settings.backend)
-            options = {}
-            if name == "vllm":  # size its KV cache from this run's work, not from the machine's memory
-                from engine.kv_budget import work_of_run
+            from engine.kv_budget import work_of_run
 
-                options["kv_work"] = work_of_run(settings.model, chain, spec, exemplars, todo or examples,
-                                                 settings.samples)
-            backend = load_backend(name, settings.model, progress=bar.say, dtype=settings.dtype, **options)
+            backend = load_backend(resolve_backend_name(settings.backend), settings.model, progress=bar.say,
+                                   dtype=settings.dtype, kv_work=lambda: work_of_run(  # from this run's work
+                                       settings.model, chain, spec, exemplars, todo or examples, settings.samples))
         kv_bytes = getattr(backend, "kv_cache_bytes", None)
         try:
             backend, cache = open_step_cache(settings, backend)

@@ -64,13 +64,10 @@ def run_many(plans: list, progress: bool = True) -> list[dict]:
     from engine.report import interval, pct
 
     first = plans[0]
-    name = resolve_backend_name(first.backend)
-    options = {}
-    if name == "vllm":  # one KV cache sized for the largest of the runs
-        from engine.kv_budget import work_of_settings
+    from engine.kv_budget import work_of_settings
 
-        options["kv_work"] = work_of_settings(plans)
-    backend = load_backend(name, first.model, progress=print, dtype=first.dtype, **options)
+    backend = load_backend(resolve_backend_name(first.backend), first.model, progress=print, dtype=first.dtype,
+                           kv_work=lambda: work_of_settings(plans))  # one KV cache for the largest of the runs
     summaries = []
     try:
         for plan in plans:

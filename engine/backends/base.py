@@ -23,8 +23,12 @@ class Backend(Protocol):
     def generate(self, requests: list[GenerationRequest]) -> list[GenerationResult]: ...
 
 
-def load_backend(name: str, model: str | None = None, progress=None, **options) -> Backend:
-    """Construct backend `name` ("hf" or "vllm") on `model` (short name, checkpoint directory or hub id)."""
+def load_backend(name: str, model: str | None = None, progress=None, kv_work=None, **options) -> Backend:
+    """Construct backend `name` ("hf" or "vllm") on `model` (short name, checkpoint directory or hub id).
+
+    `kv_work` (an `engine.kv_budget.KVWork`, or a function returning one, called only for vllm since estimating
+    it renders every item's first prompt) sizes vLLM's KV cache; hf has none to size and ignores it.
+    """
     from engine.models import resolve_model
 
     if name not in BACKENDS:
@@ -36,7 +40,8 @@ def load_backend(name: str, model: str | None = None, progress=None, **options) 
         return HFBackend(path, progress=progress, **options)
     from engine.backends.vllm import VLLMBackend
 
-    return VLLMBackend(path, progress=progress, **options)
+    work = kv_work() if callable(kv_work) else kv_work
+    return VLLMBackend(path, progress=progress, kv_work=work, **options)
 
 
 def resolve_backend_name(name: str) -> str:

@@ -142,14 +142,13 @@ def _self_taught(chain, splits, spec, states, validate, settings, base_dir, out,
 
     items = _per_depth(splits.train, settings.self_items)
     rounds, pairs, current = [], [], base_dir
-    name = resolve_backend_name(settings.backend)
-    options = {}
-    if name == "vllm":  # k samples of every training item at once
-        from engine.kv_budget import work_of_run
+    from engine.kv_budget import work_of_run
 
-        options["kv_work"] = work_of_run(base_dir, chain, spec, [], items, settings.samples)
+    name = resolve_backend_name(settings.backend)
+    # k samples of every training item at once, the same in every round: estimated once, for vllm only
+    work = work_of_run(base_dir, chain, spec, [], items, settings.samples) if name == "vllm" else None
     for number in range(1, settings.rounds + 1):
-        backend = load_backend(name, current, progress=progress, **options)
+        backend = load_backend(name, current, progress=progress, kv_work=work)
         try:
             found = self_taught_pairs(chain, items, states(items), spec, backend, settings.samples,
                                       settings.temperature, settings.seed + 1000 * number)
@@ -215,16 +214,15 @@ def before_after(settings, spec, base_dir: str, out: Path, progress) -> dict:
 
     depths = parse_depths(settings.test_depths) if spec.source.generator else [None]
     name = resolve_backend_name(settings.backend)
-    options = {}
-    if name == "vllm":  # one KV cache sized for the largest test run (the tuned model shares the base's tokenizer)
-        from engine.kv_budget import work_of_settings
+    from engine.kv_budget import work_of_settings
 
-        options["kv_work"] = work_of_settings([EvalSettings(task=settings.task, strategy=settings.strategy,
-                                                            chain=settings.chain, depth=depth, limit=settings.test_items,
-                                                            model=base_dir) for depth in depths])
+    plans = [EvalSettings(task=settings.task, strategy=settings.strategy, chain=settings.chain, depth=depth,
+                          limit=settings.test_items, model=base_dir) for depth in depths]
+    # one estimate for both models (the tuned one has the base's tokenizer): the largest test run, for vllm only
+    work = work_of_settings(plans) if name == "vllm" else None
     folders: dict[str, dict] = {}
     for label, model in (("base", base_dir), ("tuned", str(out / "model"))):
-        backend = load_backend(name, model, progress=progress, **options)
+        backend = load_backend(name, model, progress=progress, kv_work=work)
         try:
             for depth in depths:
                 folder = out / "test" / label / (f"d{depth}" if depth else "all")

@@ -240,6 +240,23 @@ def _scheduler(asked: str, backend) -> str:
 
 def _generate(chain, spec, exemplars, examples, backend, out: Path, bar, scheduler: str = "waves"):
     """Run the chain over `examples`, appending each finished item to samples.jsonl at once (flushed)."""
+    with open(out / "samples.jsonl", "a", encoding="utf-8") as sink:
+
+        def finished(record: dict) -> None:
+            sink.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
+            sink.flush()
+            bar.item_done(record["correct"])
+
+        return run_examples(chain, spec, exemplars, examples, backend, scheduler, on_record=finished,
+                            on_wave=bar.wave_done)
+
+
+def run_examples(chain, spec, exemplars, examples, backend, scheduler: str = "waves", on_record=None, on_wave=None):
+    """Run the chain over `examples` on `backend` and score each item as it finishes.
+
+    `on_record(record)` sees each scored item the moment it is done (a run folder streams it to disk; a Ray
+    worker sends it home). Returns the scored records, the backend-call counts and the wall time.
+    """
     by_run: dict[int, object] = {}
     runs = []
     for example in examples:
@@ -249,27 +266,26 @@ def _generate(chain, spec, exemplars, examples, backend, out: Path, bar, schedul
     scored: list[dict] = []
     waves = {"count": 0, "requests": 0}
     start = time.perf_counter()
-    with open(out / "samples.jsonl", "a", encoding="utf-8") as sink:
 
-        def finished(run: ExampleRun) -> None:
-            record = score_example(by_run[id(run)], run, spec)
-            scored.append(record)
-            sink.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
-            sink.flush()
-            bar.item_done(record["correct"])
+    def finished(run: ExampleRun) -> None:
+        record = score_example(by_run[id(run)], run, spec)
+        scored.append(record)
+        if on_record:
+            on_record(record)
 
-        def wave(number: int, requests: int, seconds: float) -> None:
-            waves["count"] = number
-            waves["requests"] += requests
-            bar.wave_done(number, requests, seconds)
+    def wave(number: int, requests: int, seconds: float) -> None:
+        waves["count"] = number
+        waves["requests"] += requests
+        if on_wave:
+            on_wave(number, requests, seconds)
 
-        def polled(completed: int, waiting: int) -> None:
-            waves["requests"] += completed
+    def polled(completed: int, waiting: int) -> None:
+        waves["requests"] += completed
 
-        if runs and scheduler == "continuous":
-            from engine.continuous import run_continuous
+    if runs and scheduler == "continuous":
+        from engine.continuous import run_continuous
 
-            run_continuous(chain, runs, backend, on_done=finished, on_poll=polled)
-        elif runs:
-            run_all(chain, runs, backend, on_wave=wave, on_done=finished)
+        run_continuous(chain, runs, backend, on_done=finished, on_poll=polled)
+    elif runs:
+        run_all(chain, runs, backend, on_wave=wave, on_done=finished)
     return scored, waves, time.perf_counter() - start

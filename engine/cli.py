@@ -46,7 +46,7 @@ def _positive(name: str):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from engine.backends import BACKENDS
+    from engine.backends.base import BACKENDS, LOCAL_BACKENDS
     from engine.tasks import STRATEGIES
 
     parser = argparse.ArgumentParser(prog="python -m engine", description="Prompt-and-chain reasoning engine.",
@@ -56,11 +56,17 @@ def build_parser() -> argparse.ArgumentParser:
     verbs.add_parser("models", help="list the known models and the default")
     verbs.add_parser("tasks", help="list the task files in tasks/")
 
-    def model_options(p, default_backend="hf"):
-        p.add_argument("--model", help="short name, checkpoint directory or Hugging Face id (default smollm2-135m)")
-        choices = BACKENDS + (("auto",) if default_backend == "auto" else ())
+    def model_options(p, default_backend="hf", backends=BACKENDS):
+        p.add_argument("--model", help="short name, checkpoint directory or Hugging Face id (default smollm2-135m); "
+                                       "with --backend openai, the server's model name (default: the one it serves)")
+        choices = backends + (("auto",) if default_backend == "auto" else ())
         p.add_argument("--backend", choices=choices, default=default_backend,
                        help="default auto: vllm when installed, else hf" if default_backend == "auto" else "default hf")
+        if "openai" in backends:
+            p.add_argument("--base-url", help="--backend openai: the server, e.g. http://127.0.0.1:8000/v1; a comma "
+                                              "list spreads requests over several (API key from $OPENAI_API_KEY)")
+            p.add_argument("--concurrency", type=_positive("--concurrency"), default=64,
+                           help="--backend openai: most requests in flight at once over all servers (default 64)")
         p.add_argument("--dtype", choices=("auto", "float32", "bfloat16", "float16"), default="auto",
                        help="weights dtype; auto = float32 on CPU (both backends: the same text on any machine), "
                             "bf16 on GPU. bfloat16 on vLLM's CPU build is about 1.5x faster but its text "
@@ -97,6 +103,11 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--out", help="run folder (default runs/TASK-STRATEGY-TIME); rerunning into it resumes a killed run")
     e.add_argument("--cache", help="step cache file (default $ENGINE_STEP_CACHE or ~/.cache/engine/steps.sqlite)")
     e.add_argument("--no-cache", action="store_true", help="generate every step afresh; read and store nothing")
+    e.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
+                   help="shard the items over Ray workers, each with its own backend; no ADDRESS starts a local "
+                        "Ray cluster (needs the `ray` extra)")
+    e.add_argument("--ray-workers", type=_positive("--ray-workers"), default=2,
+                   help="with --ray: workers, each holding one backend (default 2)")
 
     ch = verbs.add_parser("check", help="check a chain, template or task before any model loads: syntax, "
                                         "parsers, what a step reads that nothing writes")
@@ -129,7 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--depth", type=_positive("--depth"))
     r.add_argument("--data")
     r.add_argument("--run", action="store_true", help="run the item for real and print every step")
-    model_options(r)
+    model_options(r, backends=LOCAL_BACKENDS)
 
     c = verbs.add_parser("compare", help="paired test of two runs on the same items (McNemar, bootstrap)")
     c.add_argument("run_a")
@@ -160,7 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--samples", type=int, default=4, help="self-taught: chains sampled per item (default 4)")
     f.add_argument("--self-items", type=int, default=200, help="self-taught: items sampled per depth and round")
     f.add_argument("--seed", type=int, default=0)
-    f.add_argument("--backend", choices=("auto",) + BACKENDS, default="auto",
+    f.add_argument("--backend", choices=("auto",) + LOCAL_BACKENDS, default="auto",
                    help="for sampling and the before/after test (default: vllm when installed)")
     f.add_argument("--out", required=True, help="run folder: model/, round-N/, test/, summary.json")
     f.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
@@ -171,7 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_report_parser(verbs)
 
     d = verbs.add_parser("demo", help="the embedded demo: arithmetic by depth, base model against fine-tuned")
-    model_options(d, default_backend="auto")
+    model_options(d, default_backend="auto", backends=LOCAL_BACKENDS)
     d.add_argument("--limit", type=_positive("--limit"), default=60, help="items per depth (default 60)")
     d.add_argument("--depths", default="1-4,6,8", help="default 1-4,6,8 (the fine-tuned model saw depths 1-4 only)")
     d.add_argument("--strategies", default="direct,cot", help="base model's strategies (default direct,cot)")
@@ -243,6 +254,7 @@ def cmd_generate(args) -> int:
     from engine.kv_budget import KVWork
 
     backend = load_backend(args.backend, args.model, progress=lambda m: print(m, file=sys.stderr), dtype=args.dtype,
+                           base_url=args.base_url, concurrency=args.concurrency,
                            kv_work=KVWork(sequences=args.n, tokens_per_sequence=4096))  # n full contexts at most
     try:
         (result,) = backend.generate([request])
@@ -250,7 +262,7 @@ def cmd_generate(args) -> int:
         close_backend(backend)
     if args.json:
         print(json.dumps({
-            "model": args.model or "smollm2-135m", "backend": backend.name, "prompt_text": result.prompt_text,
+            "model": getattr(backend, "served_model", None) or args.model or "smollm2-135m", "backend": backend.name, "prompt_text": result.prompt_text,
             "prompt_tokens": result.prompt_tokens, "completion_tokens": result.completion_tokens,
             "completions": [vars(c) for c in result.completions],
         }, indent=2, ensure_ascii=False))

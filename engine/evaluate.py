@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Literal
@@ -53,6 +54,14 @@ class EvalSettings(BaseModel):
     """The step cache file (default: ENGINE_STEP_CACHE, else steps.sqlite in the engine's cache folder)."""
     no_cache: bool = False
     """Generate every step afresh and store nothing (results then depend on nothing stored)."""
+    base_url: str | None = None
+    """The openai backend's server(s): `http://host:port/v1`, a comma list spreads requests over several."""
+    concurrency: int = 64
+    """The openai backend's most requests in flight at once (over all its servers)."""
+    ray: str | None = None
+    """Shard the items over Ray workers: "local" starts a local Ray cluster, else a cluster address."""
+    ray_workers: int = 2
+    """Ray workers, each holding its own backend (one model engine each)."""
     scheduler: Literal["auto", "continuous", "waves"] = "auto"
     """continuous: each item's next step is sent as soon as its last one finished (vLLM); waves: one backend
     call per chain step across the dataset (any backend). auto: continuous where the backend can and it pays
@@ -62,11 +71,13 @@ class EvalSettings(BaseModel):
 def prepare(settings: EvalSettings):
     """Everything that can fail before any model is loaded: task, data, exemplars, chain wiring."""
     from engine.backends import resolve_backend_name
+    from engine.backends.base import check_server_options
     from engine.datasets import load_exemplars
     from engine.tasks import expand_path
 
     if settings.limit is not None and settings.limit < 1:
         raise EngineError(f"--limit must be at least 1, got {settings.limit}")
+    check_server_options(resolve_backend_name(settings.backend), settings.base_url, settings.dtype)
     if settings.scheduler == "continuous" and resolve_backend_name(settings.backend) == "hf":
         raise EngineError("--scheduler continuous needs a backend with an engine loop: use --backend vllm, "
                           "or --scheduler waves with hf")
@@ -84,8 +95,9 @@ def prepare(settings: EvalSettings):
 RUN_FILE = "run.json"
 """The settings a run folder was started with: a rerun with the same settings resumes it, others are refused."""
 
-NOT_IN_RUN_FILE = {"out", "cache", "no_cache", "scheduler"}
-"""Settings that do not change a run's results, so a resume may change them."""
+NOT_IN_RUN_FILE = {"out", "cache", "no_cache", "scheduler", "base_url", "concurrency", "ray", "ray_workers"}
+"""Settings that do not change a run's results, so a resume may change them (a restarted server on another
+port, more Ray workers)."""
 
 
 def claim_run_folder(settings: EvalSettings, spec_name: str, strategy: str) -> Path:
@@ -164,10 +176,7 @@ def run_eval(settings: EvalSettings, backend=None, progress: bool = True) -> dic
 
 def _run_locked(settings, backend, progress, spec, strategy, examples, exemplars, chain, out: Path) -> dict:
     from engine.backends import close_backend, load_backend, resolve_backend_name
-    from engine.files import write_atomic
     from engine.progress import WaveProgress
-    from engine.explorer import write_run_explorer
-    from engine.report import write_report
 
     if (out / "summary.json").exists():  # finished by another process while this one waited to start
         raise EngineError(f"{out} already holds a finished run: pass another --out folder")
@@ -180,11 +189,14 @@ def _run_locked(settings, backend, progress, spec, strategy, examples, exemplars
     with WaveProgress(len(examples), enabled=progress) as bar:
         for record in done:
             bar.item_done(record["correct"])
+        if settings.ray is not None:  # each Ray worker holds its own backend; records come home as they finish
+            return _finish_on_ray(settings, spec, strategy, examples, todo, done, out, bar)
         if owned:
             from engine.kv_budget import work_of_run
 
             backend = load_backend(resolve_backend_name(settings.backend), settings.model, progress=bar.say,
-                                   dtype=settings.dtype, kv_work=lambda: work_of_run(  # from this run's work
+                                   dtype=settings.dtype, base_url=settings.base_url, concurrency=settings.concurrency,
+                                   kv_work=lambda: work_of_run(  # from this run's work
                                        settings.model, chain, spec, exemplars, todo or examples, settings.samples))
         kv_bytes = getattr(backend, "kv_cache_bytes", None)
         try:
@@ -198,24 +210,44 @@ def _run_locked(settings, backend, progress, spec, strategy, examples, exemplars
                 cache.close()
             if owned:
                 close_backend(backend)
+    about = {
+        "backend": backend.name, "dtype": getattr(backend, "dtype", None), "model": getattr(backend, "served_model", None),
+        "scheduler": scheduler, "requests": waves["requests"], "waves": waves["count"] if scheduler == "waves" else None,
+        "startup_seconds": round(ready, 2), "peak_rss_mb": peak,
+        "kv_cache_mb": round(kv_bytes / 2**20, 1) if kv_bytes else None,
+        "step_cache": ({"path": str(cache.path), "hits": backend.hits, "misses": backend.misses}
+                       if cache is not None else None),
+    }
+    return _write_summary(settings, spec, strategy, examples, done, scored, out, wall=wall, about=about)
+
+
+def _write_summary(settings, spec, strategy, examples, done, scored, out: Path, wall: float, about: dict) -> dict:
+    """Score the whole run (resumed items and new ones, in the task's order) and write summary, report, explorer.
+
+    `about` says how the new items were generated: backend, dtype, scheduler, request count, start-up, memory,
+    cache (and, on Ray, the workers).
+    """
+    from engine.explorer import write_run_explorer
+    from engine.files import write_atomic
+    from engine.report import write_report
+
     generated_tokens = sum(s["completion_tokens"] for r in scored for s in r["steps"] if not s.get("cached"))
     scored = done + scored
     order = {example.id: i for i, example in enumerate(examples)}
     scored.sort(key=lambda r: order[r["id"]])
     summary = summarize(scored, spec)
+    about = dict(about)
+    model = about.pop("model", None) or settings.model or "smollm2-135m"
+    requests, scheduler, dtype = about.pop("requests"), about.pop("scheduler"), about.pop("dtype")
     summary.update(
-        task=spec.name, strategy=strategy, chain=settings.chain, model=settings.model or "smollm2-135m", backend=backend.name,
-        dtype=getattr(backend, "dtype", None),
-        samples=settings.samples, depth=settings.depth if spec.source.generator else None, seed=settings.seed,
-        wall_seconds=round(wall, 2), scheduler=scheduler, backend_requests=waves["requests"],
-        waves=waves["count"] if scheduler == "waves" else None,
+        task=spec.name, strategy=strategy, chain=settings.chain, model=model, backend=about.pop("backend"),
+        dtype=dtype, samples=settings.samples, depth=settings.depth if spec.source.generator else None,
+        seed=settings.seed, wall_seconds=round(wall, 2), scheduler=scheduler,
+        backend_requests=requests, waves=about.pop("waves", None),
         tokens_per_second=round(generated_tokens / wall, 1) if wall > 0 else None,
-        resumed_items=len(done), startup_seconds=round(ready, 2), peak_rss_mb=peak,
-        kv_cache_mb=round(kv_bytes / 2**20, 1) if kv_bytes else None,
-        step_cache=({"path": str(cache.path), "hits": backend.hits, "misses": backend.misses}
-                    if cache is not None else None),
+        resumed_items=len(done), **about,
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"), out=str(out),
-        environment=describe(getattr(backend, "dtype", None), scheduler=scheduler),
+        environment=describe(dtype, scheduler=scheduler),
     )
     if any(step["kind"] == "program" for record in scored for step in record["steps"]):
         from engine.sandbox import isolation_layers
@@ -238,8 +270,9 @@ def _scheduler(asked: str, backend) -> str:
     return asked
 
 
-def _generate(chain, spec, exemplars, examples, backend, out: Path, bar, scheduler: str = "waves"):
-    """Run the chain over `examples`, appending each finished item to samples.jsonl at once (flushed)."""
+@contextmanager
+def record_sink(out: Path, bar):
+    """A function that appends one finished item to samples.jsonl at once (flushed) and counts it."""
     with open(out / "samples.jsonl", "a", encoding="utf-8") as sink:
 
         def finished(record: dict) -> None:
@@ -247,8 +280,25 @@ def _generate(chain, spec, exemplars, examples, backend, out: Path, bar, schedul
             sink.flush()
             bar.item_done(record["correct"])
 
+        yield finished
+
+
+def _generate(chain, spec, exemplars, examples, backend, out: Path, bar, scheduler: str = "waves"):
+    """Run the chain over `examples`, appending each finished item to samples.jsonl as it finishes."""
+    with record_sink(out, bar) as finished:
         return run_examples(chain, spec, exemplars, examples, backend, scheduler, on_record=finished,
                             on_wave=bar.wave_done)
+
+
+def _finish_on_ray(settings, spec, strategy, examples, todo, done, out: Path, bar) -> dict:
+    """The run's items sharded across Ray workers (`engine.ray_shards`), merged into this one run folder."""
+    from engine.ray_shards import run_on_ray
+
+    started = time.perf_counter()
+    with record_sink(out, bar) as finished:
+        scored, about = run_on_ray(settings, todo, on_record=finished, say=bar.say)
+    wall = time.perf_counter() - started
+    return _write_summary(settings, spec, strategy, examples, done, scored, out, wall=wall, about=about)
 
 
 def run_examples(chain, spec, exemplars, examples, backend, scheduler: str = "waves", on_record=None, on_wave=None):

@@ -67,6 +67,7 @@ def run_many(plans: list, progress: bool = True) -> list[dict]:
     from engine.kv_budget import work_of_settings
 
     backend = load_backend(resolve_backend_name(first.backend), first.model, progress=print, dtype=first.dtype,
+                           base_url=first.base_url, concurrency=first.concurrency,
                            kv_work=lambda: work_of_settings(plans))  # one KV cache for the largest of the runs
     summaries = []
     try:

@@ -138,6 +138,8 @@ def model_identity(backend, cache: StepCache) -> str | None:
     A backend may declare its own (`identity`, e.g. a test double); a model held only in memory (one being
     fine-tuned) has none and is never cached.
     """
+    if getattr(backend, "remote", False):  # a server's weights are not ours to hash, and may change under its name
+        return None
     declared = getattr(backend, "identity", None)
     if declared is not None:
         return declared

@@ -7,7 +7,9 @@ from typing import Protocol
 from engine.errors import EngineError
 from engine.generation import GenerationRequest, GenerationResult
 
-BACKENDS = ("hf", "vllm")
+BACKENDS = ("hf", "vllm", "openai")
+LOCAL_BACKENDS = ("hf", "vllm")
+"""Backends that hold the weights in this process (fine-tuning and the demo need those)."""
 
 
 class Backend(Protocol):
@@ -23,16 +25,24 @@ class Backend(Protocol):
     def generate(self, requests: list[GenerationRequest]) -> list[GenerationResult]: ...
 
 
-def load_backend(name: str, model: str | None = None, progress=None, kv_work=None, **options) -> Backend:
-    """Construct backend `name` ("hf" or "vllm") on `model` (short name, checkpoint directory or hub id).
+def load_backend(name: str, model: str | None = None, progress=None, kv_work=None, base_url: str | None = None,
+                 concurrency: int = 64, **options) -> Backend:
+    """Construct backend `name` ("hf", "vllm" or "openai") on `model` (short name, checkpoint directory or hub
+    id; for openai, the server's model name, or None when the server serves one).
 
     `kv_work` (an `engine.kv_budget.KVWork`, or a function returning one, called only for vllm since estimating
     it renders every item's first prompt) sizes vLLM's KV cache; hf has none to size and ignores it.
+    `base_url` (comma list) and `concurrency` are the openai backend's servers and its bound on requests in flight.
     """
     from engine.models import resolve_model
 
     if name not in BACKENDS:
         raise EngineError(f"unknown backend {name!r}: use one of {', '.join(BACKENDS)}")
+    check_server_options(name, base_url, options.get("dtype", "auto"))
+    if name == "openai":
+        from engine.backends.openai_server import OpenAIBackend
+
+        return OpenAIBackend(model, base_url, concurrency=concurrency, progress=progress, **options)
     path = resolve_model(model, progress=progress)
     if name == "hf":
         from engine.backends.hf import HFBackend
@@ -42,6 +52,21 @@ def load_backend(name: str, model: str | None = None, progress=None, kv_work=Non
 
     work = kv_work() if callable(kv_work) else kv_work
     return VLLMBackend(path, progress=progress, kv_work=work, **options)
+
+
+def check_server_options(name: str, base_url: str | None, dtype: str = "auto") -> None:
+    """`--base-url` belongs to the openai backend and that backend needs it; a server's dtype is its own."""
+    if name == "openai" and not base_url:
+        raise EngineError("--backend openai needs --base-url, e.g. --base-url http://127.0.0.1:8000/v1 "
+                          "(a comma list spreads requests over several servers)")
+    if base_url and name != "openai":
+        raise EngineError(f"--base-url is for --backend openai, not {name}: drop it, or add --backend openai")
+    for url in (base_url or "").split(","):
+        if url.strip() and not url.strip().startswith(("http://", "https://")):
+            raise EngineError(f"--base-url {url.strip()!r} is not an http(s) URL: write it like http://127.0.0.1:8000/v1")
+    if name == "openai" and dtype != "auto":
+        raise EngineError(f"--dtype {dtype} cannot be chosen per request: the server loaded its weights; "
+                          "start it with that dtype (vllm serve ... --dtype float32) and pass --dtype auto")
 
 
 def resolve_backend_name(name: str) -> str:

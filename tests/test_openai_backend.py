@@ -69,6 +69,22 @@ def test_n_samples_go_in_one_request_and_token_counts_split_on_other_servers():
     assert result.completions[1].completion_tokens > result.completions[0].completion_tokens
 
 
+def test_a_server_that_ignores_n_is_asked_once_per_sample():
+    fake = FakeServer(answer=lambda prompt: "sample")
+    original = fake._completion
+    fake._completion = lambda path, body, prompt: original(path, {**body, "n": 1}, prompt)  # drops n
+    backend = backend_on(fake)
+    try:
+        (result,) = backend.generate([GenerationRequest(prompt="x", sampling=SamplingSettings(
+            max_tokens=8, temperature=0.7, n=3, seed=5))])
+    finally:
+        backend.close()
+        fake.stop()
+    assert [c.text for c in result.completions] == ["sample"] * 3 and backend.one_choice_only
+    assert sorted(entry["body"].get("seed") for entry in fake.log[1:]) == [5, 6, 7]
+    assert all(entry["body"]["n"] == 1 for entry in fake.log[1:])
+
+
 def test_a_continuation_carries_on_in_the_assistant_turn(server):
     backend = backend_on(server)
     try:

@@ -80,6 +80,8 @@ class OpenAIBackend:
         self.dtype = None  # the server's choice, not visible through the API
         self.concurrency, self.timeout, self.retries, self.backoff = concurrency, timeout, retries, backoff
         self.retried = 0
+        self.one_choice_only = False
+        """Set when the server answered a request for n samples with one: samples are then asked one by one."""
         if progress:
             kind = f"vLLM {found.version}" if found.vllm else "an OpenAI-compatible server"
             progress(f"using {self.model} on {len(urls)} server(s) ({kind}), up to {concurrency} requests at once")
@@ -188,7 +190,12 @@ class OpenAIBackend:
             started = time.perf_counter()
             problem_wait = None
             try:
+                if request.sampling.n > 1 and self.one_choice_only:
+                    return await self._one_by_one(request)
                 response = await self._call(server, request)
+                if request.sampling.n > 1 and len(response.choices) == 1:  # the server ignores `n`
+                    self.one_choice_only = True
+                    return await self._one_by_one(request)
                 return to_result(request, response, time.perf_counter() - started, self.vllm_extensions)
             except (openai.APIConnectionError, openai.APITimeoutError) as exc:  # timeouts subclass connection errors
                 server.down_until = time.monotonic() + self._wait(attempt + 1)
@@ -212,6 +219,22 @@ class OpenAIBackend:
                 server.outstanding -= 1
         raise ServerFailed(f"gave up after {self.retries} retries: {problem}; items already finished are kept in "
                            "the run folder, and rerunning the same command finishes the rest")
+
+    async def _one_by_one(self, request: GenerationRequest) -> GenerationResult:
+        """`n` samples as n requests of one, for servers without `n` (sample i seeded with seed + i, so a seeded
+        request still repeats; the samples differ from those a server with `n` draws from one seed)."""
+        sampling = request.sampling
+        singles = [GenerationRequest(prompt=request.prompt, messages=request.messages, continuation=request.continuation,
+                                     sampling=sampling.model_copy(update={
+                                         "n": 1, "seed": None if sampling.seed is None else sampling.seed + i}))
+                   for i in range(sampling.n)]
+        parts = await asyncio.gather(*(self._with_retries(single) for single in singles))
+        failed = next((part for part in parts if part.error), None)
+        if failed is not None:
+            return refused(request, failed.error)
+        return GenerationResult(request.key, parts[0].prompt_text, parts[0].prompt_tokens,
+                                tuple(part.completions[0] for part in parts), max(part.seconds for part in parts),
+                                cached_prompt_tokens=parts[0].cached_prompt_tokens)
 
     def _pick(self) -> Server:
         """The server with the fewest requests outstanding, among those not recently failing (if any)."""

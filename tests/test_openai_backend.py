@@ -108,6 +108,18 @@ def test_429_and_5xx_are_retried_and_then_answered(server):
     assert backend.retried == 4 and len(server.log) == 5
 
 
+def test_a_request_that_times_out_is_sent_again():
+    delays = iter([2.0])
+    fake = FakeServer(delay=lambda prompt: next(delays, 0.0))
+    backend = backend_on(fake, timeout=0.5)
+    try:
+        (result,) = backend.generate([GenerationRequest(prompt="slow once", sampling=GREEDY)])
+    finally:
+        backend.close()
+        fake.stop()
+    assert result.text == "42" and backend.retried == 1 and len(fake.log) == 2
+
+
 def test_retries_spent_stop_the_run_with_one_line(server):
     server.faults = [500] * 10
     backend = backend_on(server, retries=2)

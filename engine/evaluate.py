@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from engine.environment import describe, peak_rss_mb
 from engine.errors import EngineError
@@ -56,11 +56,11 @@ class EvalSettings(BaseModel):
     """Generate every step afresh and store nothing (results then depend on nothing stored)."""
     base_url: str | None = None
     """The openai backend's server(s): `http://host:port/v1`, a comma list spreads requests over several."""
-    concurrency: int = 64
+    concurrency: int = Field(64, ge=1)
     """The openai backend's most requests in flight at once (over all its servers)."""
     ray: str | None = None
     """Shard the items over Ray workers: "local" starts a local Ray cluster, else a cluster address."""
-    ray_workers: int = 2
+    ray_workers: int = Field(2, ge=1)
     """Ray workers, each holding its own backend (one model engine each)."""
     scheduler: Literal["auto", "continuous", "waves"] = "auto"
     """continuous: each item's next step is sent as soon as its last one finished (vLLM); waves: one backend

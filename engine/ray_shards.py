@@ -90,8 +90,8 @@ def _connect(ray, address: str, workers: int, say) -> bool:
                           "for the cause, or pass --ray ADDRESS of a running cluster") from exc
     if (host := ray.util.get_node_ip_address()) not in ("127.0.0.1", "::1"):
         ray.shutdown()
-        raise EngineError(f"Ray {ray.__version__} bound its local cluster to {host}, not 127.0.0.1: start one "
-                          "yourself (`ray start --head --node-ip-address 127.0.0.1`) and pass --ray 127.0.0.1:6379")
+        raise EngineError(f"Ray {ray.__version__} bound its local cluster to {host}, not 127.0.0.1: install the "
+                          "tested Ray (pip install -e '.[ray]'), or start a cluster yourself and pass --ray ADDRESS")
     return True
 
 
@@ -248,7 +248,7 @@ class WorkerPool:
                 (number, actor), shard = idle.pop(), queue.popleft()
                 self.busy[actor.run.remote(shard)] = (number, actor, shard)
             if not self.busy:
-                raise EngineError(f"every Ray worker died (the last on {self.last_lost}): {len(records)} of {total} "
+                raise EngineError(f"every Ray worker died (the last {self.last_lost}): {len(records)} of {total} "
                                   "items finished and are kept in samples.jsonl; rerun the same command to finish "
                                   "the rest")
             [ref], _ = self.ray.wait(list(self.busy), num_returns=1)
@@ -258,6 +258,9 @@ class WorkerPool:
             except self.ray.exceptions.RayTaskError as exc:  # the worker's own code failed: a retry fails again
                 raise as_engine_error(exc) from None
             except self.ray.exceptions.RayError as exc:  # the worker process, or its node, is gone
+                if getattr(exc, "actor_init_failed", False):  # it could not even start: nor would a replacement
+                    raise EngineError(f"a Ray worker could not start ({last_line(exc)}): install this project, in "
+                                      "the same Python version, on every node") from None
                 retried += self._lost(number, shard, exc, queue)
                 continue
             if shard is None:
@@ -275,18 +278,17 @@ class WorkerPool:
     def _lost(self, number: int, shard: list[str] | None, exc, queue: deque) -> bool:
         """Forget a dead worker, queue its shard again, and start a replacement while any are left."""
         _kill(self.ray, self.live.pop(number))  # "unavailable" may not be dead yet: make sure it holds nothing
-        doing = ("while loading" if shard is None else f"item {shard[0]}" if len(shard) == 1
-                 else f"items {shard[0]}..{shard[-1]}")
-        then = []
+        doing = ("while loading" if shard is None else f"on item {shard[0]}" if len(shard) == 1
+                 else f"on items {shard[0]}..{shard[-1]}")
+        self.last_lost, then = f"{doing}: {first_line(exc)}", []
         if shard is not None:
             queue.append(shard)
-            self.last_lost = doing
             then.append("its shard goes back in the queue")
         if self.replacements > 0:
             self.replacements -= 1
             self._spawn()
             then.append("a replacement is starting")
-        self.say(f"Ray: worker {number} was lost ({doing}: {first_line(exc)})" + "".join(f"; {t}" for t in then))
+        self.say(f"Ray: worker {number} was lost ({self.last_lost})" + "".join(f"; {t}" for t in then))
         return shard is not None
 
     def stop(self) -> None:
@@ -341,3 +343,8 @@ def as_engine_error(exc) -> EngineError:
 
 def first_line(exc: BaseException) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+def last_line(exc: BaseException) -> str:
+    """The end of a traceback Ray put in a message: the exception that stopped the worker."""
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[-1].strip()

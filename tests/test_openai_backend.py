@@ -17,6 +17,8 @@ from engine.generation import GenerationRequest
 from engine.sampling import SamplingSettings
 from tests.fake_openai import FakeServer
 
+pytestmark = pytest.mark.timeout(120)  # each test talks to a loopback server for seconds: whatever hangs fails
+
 GREEDY = SamplingSettings(max_tokens=16, temperature=0.0)
 
 

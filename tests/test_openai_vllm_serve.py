@@ -19,7 +19,7 @@ import pytest
 from engine.generation import GenerationRequest
 from engine.sampling import SamplingSettings
 
-pytestmark = pytest.mark.vllm
+pytestmark = [pytest.mark.vllm, pytest.mark.timeout(900)]  # a server start is about 60 s here; the kill test starts two: a hung server fails the test
 
 
 @pytest.fixture(scope="module")

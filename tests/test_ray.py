@@ -19,6 +19,8 @@ from engine.evaluate import EvalSettings, prepare, run_eval
 from engine.ray_shards import WorkerPool, as_engine_error, split, worker_resources
 from engine.verify import verify_run
 
+pytestmark = pytest.mark.timeout(300)  # a local cluster and two workers start in about 25 s here: whatever hangs fails
+
 BASE = dict(task="arithmetic", strategy="direct", depth=2, limit=12, backend="hf")
 
 
@@ -100,6 +102,7 @@ from pathlib import Path
 
 from engine.chain import Compute, Sequence, Step
 from engine.sampling import SamplingSettings
+
 
 MARKER = Path({marker!r})
 VICTIM = {victim!r}

@@ -146,6 +146,16 @@ def resume_records(out: Path, settings: EvalSettings) -> list[dict]:
     return list(unique.values())
 
 
+def load_run_backend(settings: EvalSettings, chain, spec, exemplars, examples, progress=None):
+    """The backend a run asks for, vLLM's KV cache sized from its work (what a Ray worker loads too)."""
+    from engine.backends import load_backend, resolve_backend_name
+    from engine.kv_budget import work_of_run
+
+    return load_backend(resolve_backend_name(settings.backend), settings.model, progress=progress, dtype=settings.dtype,
+                        base_url=settings.base_url, concurrency=settings.concurrency,
+                        kv_work=lambda: work_of_run(settings.model, chain, spec, exemplars, examples, settings.samples))
+
+
 def open_step_cache(settings: EvalSettings, backend):
     """The backend behind the durable step cache, and the cache; the backend alone with --no-cache or no identity."""
     from engine.step_cache import CachedBackend, StepCache, default_cache_path, model_identity
@@ -175,7 +185,7 @@ def run_eval(settings: EvalSettings, backend=None, progress: bool = True) -> dic
 
 
 def _run_locked(settings, backend, progress, spec, strategy, examples, exemplars, chain, out: Path) -> dict:
-    from engine.backends import close_backend, load_backend, resolve_backend_name
+    from engine.backends import close_backend
     from engine.progress import WaveProgress
 
     if (out / "summary.json").exists():  # finished by another process while this one waited to start
@@ -192,12 +202,7 @@ def _run_locked(settings, backend, progress, spec, strategy, examples, exemplars
         if settings.ray is not None:  # each Ray worker holds its own backend; records come home as they finish
             return _finish_on_ray(settings, spec, strategy, examples, todo, done, out, bar)
         if owned:
-            from engine.kv_budget import work_of_run
-
-            backend = load_backend(resolve_backend_name(settings.backend), settings.model, progress=bar.say,
-                                   dtype=settings.dtype, base_url=settings.base_url, concurrency=settings.concurrency,
-                                   kv_work=lambda: work_of_run(  # from this run's work
-                                       settings.model, chain, spec, exemplars, todo or examples, settings.samples))
+            backend = load_run_backend(settings, chain, spec, exemplars, todo or examples, progress=bar.say)
         kv_bytes = getattr(backend, "kv_cache_bytes", None)
         try:
             backend, cache = open_step_cache(settings, backend)

@@ -32,13 +32,13 @@ def free_port() -> int:
 
 def server_command(model: str, port: int, served_name: str, dtype: str = "float32",
                    kv_cache_bytes: int = 512 * 2**20, max_model_len: int = 4096, api_key: str | None = None) -> list[str]:
-    from engine.backends.vllm import CPU_BLOCK_SIZE, cpu_scheduling
+    from engine.backends.vllm import CPU_BLOCK_SIZE, _cuda_available, cpu_scheduling
 
     command = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", model,
                "--served-model-name", served_name, "--host", "127.0.0.1", "--port", str(port), "--dtype", dtype,
                "--max-model-len", str(max_model_len), "--enable-prefix-caching", "--enable-prompt-tokens-details",
                "--seed", "0", "--disable-uvicorn-access-log"]
-    if not _cuda():
+    if not _cuda_available():
         scheduling = cpu_scheduling(max_model_len)
         command += ["--enforce-eager", "--block-size", str(CPU_BLOCK_SIZE), "--kv-cache-memory-bytes",
                     str(kv_cache_bytes), "--no-enable-chunked-prefill",
@@ -108,11 +108,3 @@ def _signal_group(process: subprocess.Popen, sig: int) -> None:
     except ProcessLookupError:
         pass
 
-
-def _cuda() -> bool:
-    try:
-        import torch
-
-        return torch.cuda.is_available()
-    except ImportError:
-        return False

@@ -33,8 +33,6 @@ def run_on_ray(settings, examples, on_record, say):
     `on_record` sees every record of a shard as soon as the shard is home (the run folder streams it to
     samples.jsonl); `say` gets progress lines. A cluster this call started or joined is left before it returns.
     """
-    if settings.ray_workers < 1:
-        raise EngineError(f"--ray-workers must be at least 1, got {settings.ray_workers}")
     ray_info = {"address": settings.ray, "workers": settings.ray_workers, "shards": 0, "retried_shards": 0}
     if not examples:  # a resumed run with nothing left: no cluster, no model
         return [], _about(None, ray_info, settings)
@@ -166,17 +164,12 @@ class ShardWorker:
         """Build the chain and load the backend, once; what was loaded, for the run's summary."""
         import ray
 
-        from engine.backends import load_backend, resolve_backend_name
-        from engine.evaluate import _scheduler, open_step_cache, prepare
-        from engine.kv_budget import work_of_run
+        from engine.evaluate import _scheduler, load_run_backend, open_step_cache, prepare
 
         started, s = time.perf_counter(), self.settings
         self.spec, _, examples, self.exemplars, self.chain = prepare(s)
         self.by_id = {example.id: example for example in examples}
-        name = resolve_backend_name(s.backend)
-        options = {"base_url": s.base_url, "concurrency": s.concurrency} if name == "openai" else {}
-        self.raw = load_backend(name, s.model, dtype=s.dtype, **options, kv_work=lambda: work_of_run(
-            s.model, self.chain, self.spec, self.exemplars, examples, s.samples))
+        self.raw = load_run_backend(s, self.chain, self.spec, self.exemplars, examples)
         kv_bytes = getattr(self.raw, "kv_cache_bytes", None)
         self.backend, self.cache = open_step_cache(s, self.raw)
         self.scheduler = _scheduler(s.scheduler, self.backend)

@@ -32,11 +32,10 @@ import threading
 import time
 from dataclasses import dataclass
 
-from engine.backends.server_probe import probe_servers
+from engine.backends.server_probe import API_KEY_VARIABLE, key_problem, probe_servers
 from engine.errors import BackendUnavailable, EngineError
 from engine.generation import Completion, GenerationRequest, GenerationResult
 
-API_KEY_VARIABLE = "OPENAI_API_KEY"
 NO_KEY = "no-key"
 """Sent when no key is set: the client library insists on one, and servers without authentication ignore it."""
 
@@ -205,7 +204,7 @@ class OpenAIBackend:
             except openai.InternalServerError as exc:
                 problem = f"{server.base_url} failed with HTTP {exc.status_code} ({_first_line(exc)})"
             except (openai.AuthenticationError, openai.PermissionDeniedError) as exc:
-                raise ServerFailed(_key_problem(server.base_url, exc.status_code)) from None
+                raise ServerFailed(key_problem(server.base_url, exc.status_code, os.environ.get(API_KEY_VARIABLE))) from None
             except openai.NotFoundError as exc:
                 raise ServerFailed(f"{server.base_url} answered 404 for model {self.model!r} ({_first_line(exc)}): "
                                    "check --model and that --base-url ends in /v1") from None
@@ -324,12 +323,6 @@ def prompt_text(request: GenerationRequest) -> str:
 
 def refused(request: GenerationRequest, reason: str) -> GenerationResult:
     return GenerationResult(request.key, prompt_text(request), 0, (), error=reason)
-
-
-def _key_problem(url: str, status: int) -> str:
-    if os.environ.get(API_KEY_VARIABLE):
-        return f"{url} refused the API key in {API_KEY_VARIABLE} (HTTP {status}): set it to a key this server accepts"
-    return f"{url} needs an API key (HTTP {status}): set {API_KEY_VARIABLE} to the server's key"
 
 
 def _retry_after(exc) -> float | None:

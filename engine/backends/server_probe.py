@@ -11,6 +11,13 @@ from dataclasses import dataclass
 from engine.errors import EngineError
 
 PROBE_SECONDS = 10.0
+API_KEY_VARIABLE = "OPENAI_API_KEY"
+
+
+def key_problem(url: str, status: int, key: str | None) -> str:
+    """What a 401/403 means: the key sent was refused, or the server wants one and none was set."""
+    what = f"refused the key in {API_KEY_VARIABLE}" if key else f"needs an API key: set {API_KEY_VARIABLE}"
+    return f"{url} {what} (HTTP {status})"
 
 
 @dataclass(frozen=True)
@@ -46,16 +53,13 @@ def probe_servers(urls: list[str], model: str | None, key: str | None) -> Found:
 def served_models(client, url: str, key: str | None) -> list[str]:
     import httpx
 
-    from engine.backends.openai_server import API_KEY_VARIABLE
-
     try:
         response = client.get(f"{url}/models")
     except httpx.HTTPError as exc:
         raise EngineError(f"no server answers at {url} ({type(exc).__name__}: {exc}): start one (for example "
                           "`vllm serve MODEL --port 8000`) or fix --base-url") from None
     if response.status_code in (401, 403):
-        what = f"refused the key in {API_KEY_VARIABLE}" if key else f"needs an API key: set {API_KEY_VARIABLE}"
-        raise EngineError(f"{url} {what} (HTTP {response.status_code})")
+        raise EngineError(key_problem(url, response.status_code, key))
     if response.status_code != 200:
         raise EngineError(f"{url}/models answered HTTP {response.status_code}: check that --base-url is the "
                           "server's OpenAI-compatible root, ending in /v1")

@@ -40,9 +40,26 @@ def step_predictions(run, example, parse) -> list[str | None] | None:
 
 
 def _find_value(text: str, value: str, start: int) -> int:
-    """Index of `value` as a whole token (so "1" is not found inside "12"), or -1."""
-    match = re.compile(rf"(?<![\w.]){re.escape(value)}(?![\w]|\.\d)").search(text, start)
-    return match.start() if match else -1
+    """Index of `value` as a whole token (so "1" is not found inside "12"), or -1.
+
+    A list marker is not a result: the "1." of "1. Add 3 to 2" or the "2" of "Step 2:" numbers the reasoning,
+    and counting it would credit a chain with a gold step of 1 or 2 that it never computed.
+    """
+    for match in re.compile(rf"(?<![\w.]){re.escape(value)}(?![\w]|\.\d)").finditer(text, start):
+        if not _is_list_marker(text, match.start(), match.end()):
+            return match.start()
+    return -1
+
+
+_LINE_OPENING = re.compile(r"(?:^|\n)[ \t]*(?:[-*][ \t]*)?(?:step[ \t]*)?$", re.IGNORECASE)
+_MARKER_CLOSE = re.compile(r"[.):][ \t]+\S")  # a marker has its item after it; "14." alone on a line is a value
+
+
+def _is_list_marker(text: str, begin: int, end: int) -> bool:
+    """True for a number that opens a line (after an optional bullet or "Step") and is closed by ".", ")" or ":"
+    with text after it."""
+    line_start = text.rfind("\n", 0, begin) + 1
+    return bool(_LINE_OPENING.search(text[max(0, line_start - 1):begin]) and _MARKER_CLOSE.match(text, end))
 
 
 def score_example(example, run, spec) -> dict:

@@ -202,10 +202,15 @@ class Decompose:
 class Loop:
     """Repeat `body` until `until(state)` is true or `max_iterations` runs; `iteration` counts from 0."""
 
-    def __init__(self, body, until: Callable[[dict], bool], max_iterations: int = 4):
+    def __init__(self, body, until: Callable[[dict], bool], max_iterations: int = 4, carries_outputs: bool = True):
+        """`carries_outputs=False` says that each iteration's prompt is built afresh from the state, without the
+        text earlier iterations wrote (as `stepwise` does): then one iteration's tokens are all an item holds in
+        the KV cache at once, and `engine.kv_budget` sizes the cache for that instead of every iteration's
+        output piled into one sequence. Only memory sizing reads it; results never depend on it."""
         if max_iterations < 1:
             raise ChainError(f"max_iterations must be at least 1, got {max_iterations}")
         self.body, self.until, self.max_iterations = body, until, max_iterations
+        self.carries_outputs = carries_outputs
 
     @property
     def output(self) -> str:

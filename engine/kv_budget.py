@@ -54,8 +54,9 @@ def chain_tokens(chain, context: int) -> int:
             return own + sum(walk(child) for child in node.nodes)
         if hasattr(node, "plan"):  # Decompose: the plan, then one solve per sub-question
             return walk(node.plan) + node.max_sub_questions * walk(node.solve)
-        if hasattr(node, "body"):  # Loop
-            return getattr(node, "max_iterations", 1) * walk(node.body)
+        if hasattr(node, "body"):  # Loop: iterations pile up in one sequence unless each prompt starts afresh
+            iterations = getattr(node, "max_iterations", 1) if getattr(node, "carries_outputs", True) else 1
+            return iterations * walk(node.body)
         if hasattr(node, "inner"):  # Vote: each branch is its own sequence, counted in `sequences`
             return walk(node.inner)
         return own

@@ -64,7 +64,8 @@ def build_stepwise(parse, max_tokens: int | None = None):
     body = Sequence(step, Compute("advance", advance, reads={"step", "remaining", "value"}))
     return Sequence(
         Compute("start", _start, reads={"question"}, writes={"remaining", "value", "finished"}),
-        Loop(body, until=lambda state: state["finished"], max_iterations=MAX_STEPS),
+        # each step's prompt holds the value and the instructions left, never earlier steps' text
+        Loop(body, until=lambda state: state["finished"], max_iterations=MAX_STEPS, carries_outputs=False),
         Compute("answer", lambda state: parse(state["step_text"]) if _ANSWER.search(state.get("step_text") or "") else None,
                 reads={"step"}, text_from="step_text"),
     )

@@ -65,7 +65,7 @@ def overhead(backend, repeat: int, count: int = 64) -> dict:
     requests = [first_request(chain, s) for s in items]
     ids = [{"prompt_token_ids": prompt_token_ids(r, backend.tokenizer)} for r in requests]
     params = SamplingParams(**vllm_sampling_kwargs(requests[0].sampling))
-    backend.generate(requests[:4])  # warm-up, not counted
+    backend.llm.generate(ids, params, use_tqdm=False)  # warm-up of the whole batch's shapes, not counted
     ratios, rows = [], []
     for rep in range(repeat):
         order = ("engine", "raw") if rep % 2 == 0 else ("raw", "engine")
@@ -216,6 +216,22 @@ def startup(repeat: int, work=(60, 464, 27)) -> dict:
             "sized/share peak_rss_mb": spread(memory)}
 
 
+def merged_commands(previous: list[str] | str, argv: list[str], measured: list[str]) -> list[str]:
+    """The commands behind the figures in the JSON: this one for what it measured, earlier ones for the rest.
+
+    >>> merged_commands(["python eval/bench_chains.py (overhead, votes)", "python eval/bench_chains.py (scaling)"],
+    ...                 ["--only", "overhead"], ["overhead"])
+    ['python eval/bench_chains.py (votes)', 'python eval/bench_chains.py (scaling)', 'python eval/bench_chains.py --only overhead (overhead)']
+    """
+    kept = []
+    for entry in [previous] if isinstance(previous, str) else previous:
+        command, _, parts = entry.rstrip(")").rpartition(" (")
+        left = [part for part in parts.split(", ") if part not in measured]
+        if command and left:
+            kept.append(f"{command} ({', '.join(left)})")
+    return kept + [" ".join(["python eval/bench_chains.py", *argv]) + f" ({', '.join(measured)})"]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", default="overhead,batched,votes,startup,scaling")
@@ -226,7 +242,7 @@ def main() -> None:
     args = parser.parse_args()
     wanted = args.only.split(",")
     folder = ROOT / "runs" / f"bench-chains-{time.strftime('%Y%m%d-%H%M%S')}"
-    result = {"command": "python eval/bench_chains.py " + " ".join(sys.argv[1:])}
+    result = {}
     from engine.environment import describe
 
     result["environment"] = describe("float32")
@@ -264,6 +280,8 @@ def main() -> None:
     target = Path(args.out) / "chains.json"
     target.parent.mkdir(parents=True, exist_ok=True)
     previous = json.loads(target.read_text()) if target.exists() else {}
+    measured = [name for name in ("overhead", "batched", "votes", "startup", "scaling") if name in result]
+    result["command"] = merged_commands(previous.get("command", []), sys.argv[1:], measured)
     target.write_text(json.dumps({**previous, **result}, indent=2))
     print(f"wrote {target}")
 

@@ -29,6 +29,16 @@ def test_chain_tokens_add_up_along_the_chain_and_stop_at_the_context():
     assert chain_tokens(Loop(step("body", 30), until=lambda s: False, max_iterations=3), 4096) == 90
     assert chain_tokens(Vote(step("answer", 40), 5), 4096) == 40  # each sample is a sequence of its own
     assert chain_tokens(Loop(step("body", 3000), until=lambda s: False, max_iterations=3), 4096) == 4096
+    fresh = Loop(step("body", 30), until=lambda s: False, max_iterations=24, carries_outputs=False)
+    assert chain_tokens(Sequence(step("a", 10), fresh, step("answer", 5)), 4096) == 45  # one iteration at a time
+
+
+def test_a_stepwise_item_holds_one_step_at_a_time():
+    from engine.parsers import PARSERS
+    from engine.stepwise import build_stepwise
+
+    # 24 iterations of 48 tokens would be 1,152 tokens a sequence; each step's prompt starts afresh, so 48
+    assert chain_tokens(build_stepwise(PARSERS["number"]), 4096) == 48
 
 
 def test_common_prefix():

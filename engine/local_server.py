@@ -57,7 +57,10 @@ def vllm_server(model: str, served_name: str = "smollm2-135m", port: int | None 
     if not vllm_available():
         raise BackendUnavailable("starting a vLLM server needs vLLM: pip install -e '.[cpu]' (or '.[gpu]')")
     port = port or free_port()
-    env = dict(os.environ, VLLM_LOGGING_LEVEL="WARNING", **cpu_defaults(os.cpu_count() or 1))
+    # a server's engine runs in processes of its own, as vLLM designs it, even where this process set the
+    # offline backend's in-process default
+    env = dict(os.environ, VLLM_LOGGING_LEVEL="WARNING", VLLM_ENABLE_V1_MULTIPROCESSING="1",
+               **cpu_defaults(os.cpu_count() or 1))
     sink = open(log, "ab") if log else subprocess.DEVNULL
     process = subprocess.Popen(server_command(model, port, served_name, **options), env=env, stdout=sink,
                                stderr=subprocess.STDOUT, start_new_session=True)  # its own group: stop them all

@@ -89,6 +89,25 @@ def test_vllm_native_n_stop_strings_and_seed(real_vllm):
 
 
 @pytest.mark.vllm
+def test_a_second_engine_beside_a_running_one_gets_processes_of_its_own(real_vllm, default_model_dir):
+    # vLLM keeps its distributed state in module globals: closing a second in-process engine would tear down the
+    # state of the first, which then fails its next step ("pipeline model parallel group is not initialized")
+    from engine.backends.base import close_backend
+    from engine.backends.vllm import VLLMBackend
+    from engine.kv_budget import KVWork
+
+    asked = [GenerationRequest(prompt=f"{n} plus {n} is", sampling=SamplingSettings(max_tokens=8)) for n in range(4)]
+    before = [r.text for r in real_vllm.generate(asked)]
+    assert real_vllm.in_process  # the CPU default: no engine processes to start, import and feed
+    second = VLLMBackend(default_model_dir, dtype="float32", kv_work=KVWork(4, 64))
+    try:
+        assert not second.in_process and [r.text for r in second.generate(asked)] == before
+    finally:
+        close_backend(second)
+    assert [r.text for r in real_vllm.generate(asked)] == before
+
+
+@pytest.mark.vllm
 def test_cli_generate_json_on_vllm(capsys, monkeypatch, real_vllm):
     import engine.backends
 
@@ -116,7 +135,7 @@ def test_eval_on_vllm_with_a_decomposition_chain(real_vllm, tmp_path):
     assert verify_run(tmp_path / "r") == ([], 16)  # every item once, each re-scored, the summary recomputed
     reuse = summary["prefix_cache"]  # items share their template's opening: vLLM computes it once
     assert 0 < reuse["cached_prompt_tokens"] < reuse["prompt_tokens"] and reuse["hit_rate"] > 0.3
-    assert summary["peak_rss_mb"] > 500  # vLLM's engine process is counted, not only this one
+    assert summary["peak_rss_mb"] > 500  # the engine's weights and KV cache are counted, wherever they live
     replay = run_eval(EvalSettings(task="arithmetic", strategy="decompose", depth=2, limit=16,
                                    out=str(tmp_path / "again")), backend=real_vllm, progress=False)
     assert replay["step_cache"]["misses"] == 0 and replay["step_cache"]["hits"] == summary["backend_requests"]

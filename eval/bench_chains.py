@@ -9,7 +9,8 @@
 - votes: self-consistency with k = 8 through the backend's `n` (one prompt, 8 completions) against one sample,
   `cot` over 32 items. Target ≤ 3× the time.
 - startup: a fresh process to its first result with vLLM's fixed share of RAM for the KV cache against a cache
-  sized for the work (which also skips the CPU build's warm-up pass): seconds and peak RSS.
+  sized for the work (which also skips the CPU build's warm-up pass), and vLLM's engine in this process (the
+  CPU default) against processes of its own: seconds and peak RSS.
 - scaling: 64, 256 and 1,024 items of the 3-step chain, each `run_eval` in a process of its own with the same
   KV cache size, so that peak memory compares what the run holds (records stream to disk). Targets: seconds
   grow no faster than tokens generated; peak RSS at 1,024 ≤ 1.5× that at 64.
@@ -194,26 +195,36 @@ if __name__ == "__main__":
 """
 
 
+STARTUP_VARIANTS = ("share", "sized", "processes")
+"""share: vLLM's fixed 30%-of-RAM KV cache; sized: one sized for the work; processes: sized, with vLLM's engine in
+processes of its own (VLLM_ENABLE_V1_MULTIPROCESSING=1) instead of this one, as before the backend's CPU default."""
+
+
 def startup(repeat: int, work=(60, 464, 27)) -> dict:
-    """A fresh process to its first result: vLLM's fixed 30%-of-RAM cache against one sized for `work` (the demo's
-    largest base-model run: 60 items of `cot` at depth 8), alternated; seconds and peak RSS."""
+    """A fresh process to its first result, each variant of STARTUP_VARIANTS in turn (order rotated each
+    repetition); `work` is the demo's largest base-model run (60 items of `cot` at depth 8): seconds and peak RSS."""
+    import os
+
     rows = []
     for rep in range(repeat):
-        order = ("share", "sized") if rep % 2 == 0 else ("sized", "share")
+        order = STARTUP_VARIANTS[rep % 3:] + STARTUP_VARIANTS[:rep % 3]
         row = {}
         for who in order:
-            argument = json.dumps(work) if who == "sized" else "null"
+            argument = json.dumps(work) if who != "share" else "null"
+            env = dict(os.environ, VLLM_ENABLE_V1_MULTIPROCESSING="1" if who == "processes" else "0")
             done = subprocess.run([sys.executable, "-c", STARTUP_CHILD, argument], capture_output=True, text=True,
-                                  cwd=ROOT)
+                                  cwd=ROOT, env=env)
             if done.returncode != 0:
                 raise SystemExit(f"start-up run failed:\n{done.stderr[-3000:]}")
             row[who] = json.loads(done.stdout.strip().splitlines()[-1])
         rows.append(row)
         print(f"  start-up {rep}: {row}", flush=True)
-    seconds = [r["sized"]["first_request_s"] / r["share"]["first_request_s"] for r in rows]
-    memory = [r["sized"]["peak_rss_mb"] / r["share"]["peak_rss_mb"] for r in rows]
-    return {"work": work, "repetitions": rows, "sized/share first_request_s": spread(seconds),
-            "sized/share peak_rss_mb": spread(memory)}
+    result = {"work": work, "repetitions": rows}
+    for mine, other in (("sized", "share"), ("sized", "processes")):
+        label = f"{mine}/{other}" if other == "share" else "in-process/processes"
+        for figure in ("first_request_s", "peak_rss_mb"):
+            result[f"{label} {figure}"] = spread([r[mine][figure] / r[other][figure] for r in rows])
+    return result
 
 
 def merged_commands(previous: list[str] | str, argv: list[str], measured: list[str]) -> list[str]:
@@ -270,7 +281,8 @@ def main() -> None:
             print(f"| {key} | {part['median']:.2f} | {part['min']:.2f}-{part['max']:.2f} | {result[name]['target']} | "
                   f"{result[name]['met']} |")
     if "startup" in result:
-        for key in ("sized/share first_request_s", "sized/share peak_rss_mb"):
+        for key in ("sized/share first_request_s", "sized/share peak_rss_mb", "in-process/processes first_request_s",
+                    "in-process/processes peak_rss_mb"):
             part = result["startup"][key]
             print(f"| {key} | {part['median']:.2f} | {part['min']:.2f}-{part['max']:.2f} | < 1 | {part['median'] < 1} |")
     if "scaling" in result:

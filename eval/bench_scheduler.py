@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -56,6 +57,9 @@ def main() -> None:
                                backend=backend, progress=False)
             row[scheduler] = summary["wall_seconds"]
             row[f"{scheduler}_tokens"] = summary["completion_tokens"]
+            # the ceiling generates as many tokens from short prompts: the chain's prompts are what it leaves out
+            row[f"{scheduler}_prompt_tokens"] = summary["prompt_tokens"]
+            row[f"{scheduler}_cached_prompt_tokens"] = summary["prefix_cache"]["cached_prompt_tokens"]
             records = [json.loads(line) for line in (folder / "samples.jsonl").read_text().splitlines()]
             # by id: samples.jsonl is in the order items finished, which is the scheduler's business
             answers[(scheduler, repetition)] = tuple(sorted((r["id"], r["answer"]) for r in records))
@@ -69,8 +73,11 @@ def main() -> None:
               f"continuous/waves {row['continuous/waves']}, continuous/ceiling {row['continuous/ceiling']}", flush=True)
     backend.close()
     identical = len(set(answers.values())) == 1
-    result = {"model": args.model, "strategy": args.strategy, "depth": args.depth, "limit": args.limit,
-              "identical_answers": identical, "repetitions": rows}
+    from engine.environment import describe
+
+    result = {"command": "python eval/bench_scheduler.py " + " ".join(sys.argv[1:]), "model": args.model,
+              "strategy": args.strategy, "depth": args.depth, "limit": args.limit, "identical_answers": identical,
+              "repetitions": rows, "environment": describe("float32")}
     for ratio in ("continuous/waves", "continuous/ceiling"):
         values = [row[ratio] for row in rows]
         result[ratio] = {"median": statistics.median(values), "min": min(values), "max": max(values)}

@@ -81,7 +81,8 @@ def describe(dtype: str | None = None, scheduler: str | None = None) -> dict:
 
 def peak_rss_mb() -> float | None:
     """Peak resident memory of this process plus that of its live descendants (vLLM's engine and workers run
-    in child processes), in MiB, from /proc (Linux); None elsewhere. A sum of peaks: an upper bound."""
+    in child processes on a GPU, or beside another engine), in MiB, from /proc (Linux); None elsewhere. A sum
+    of peaks: an upper bound."""
     from pathlib import Path
 
     def peak(pid: str) -> int:

@@ -209,7 +209,7 @@ def _run_locked(settings, backend, progress, spec, strategy, examples, exemplars
             ready = time.perf_counter() - started  # model load (when this run loads it) and cache open
             scheduler = _scheduler(settings.scheduler, backend)
             scored, waves, wall = _generate(chain, spec, exemplars, todo, backend, out, bar, scheduler)
-            peak = peak_rss_mb()  # while the backend's engine processes still live
+            peak = peak_rss_mb()  # while the backend's engine (and any processes of its own) still live
         finally:
             if cache is not None:
                 cache.close()

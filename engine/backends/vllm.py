@@ -250,7 +250,8 @@ class VLLMBackend:
         return bool(self._ready) or self.llm.llm_engine.has_unfinished_requests()
 
     def close(self) -> None:
-        """Stop vLLM's engine process now, rather than at interpreter exit (when its logging is already gone)."""
+        """Stop vLLM's engine now (its processes, or its state in this one), rather than at interpreter exit (when
+        its logging is already gone); another engine may then run in this process."""
         engine = getattr(getattr(self, "llm", None), "llm_engine", None)
         core = getattr(engine, "engine_core", None)
         if core is not None:

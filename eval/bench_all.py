@@ -47,10 +47,8 @@ def rows_from_results(scheduler_file: str, lm_eval_file: str) -> list[tuple[str,
             figure = chains[part][key]
             rows.append((label, f"{figure['median']:.2f} ({figure['min']:.2f}-{figure['max']:.2f})",
                          chains[part]["target"], str(chains[part]["met"])))
-    for key in ("sized/share first_request_s", "sized/share peak_rss_mb", "in-process/processes first_request_s",
-                "in-process/processes peak_rss_mb"):
-        if key in chains.get("startup", {}):
-            figure = chains["startup"][key]
+    for key, figure in chains.get("startup", {}).items():  # every ratio it holds (work and repetitions aside)
+        if isinstance(figure, dict) and "median" in figure:
             rows.append((f"start-up to the first result, {key}", f"{figure['median']:.2f} ({figure['min']:.2f}-"
                          f"{figure['max']:.2f})", "", ""))
     if "scaling" in chains:

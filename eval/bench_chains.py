@@ -198,6 +198,8 @@ if __name__ == "__main__":
 STARTUP_VARIANTS = ("share", "sized", "processes")
 """share: vLLM's fixed 30%-of-RAM KV cache; sized: one sized for the work; processes: sized, with vLLM's engine in
 processes of its own (VLLM_ENABLE_V1_MULTIPROCESSING=1) instead of this one, as before the backend's CPU default."""
+STARTUP_RATIOS = (("sized/share", "sized", "share"), ("in-process/processes", "sized", "processes"))
+"""(label, numerator, denominator) of each start-up figure, for seconds to the first result and peak RSS."""
 
 
 def startup(repeat: int, work=(60, 464, 27)) -> dict:
@@ -205,13 +207,15 @@ def startup(repeat: int, work=(60, 464, 27)) -> dict:
     repetition); `work` is the demo's largest base-model run (60 items of `cot` at depth 8): seconds and peak RSS."""
     import os
 
+    from engine.backends.vllm import MULTIPROCESSING
+
     rows = []
     for rep in range(repeat):
         order = STARTUP_VARIANTS[rep % 3:] + STARTUP_VARIANTS[:rep % 3]
         row = {}
         for who in order:
             argument = json.dumps(work) if who != "share" else "null"
-            env = dict(os.environ, VLLM_ENABLE_V1_MULTIPROCESSING="1" if who == "processes" else "0")
+            env = {**os.environ, MULTIPROCESSING: "1" if who == "processes" else "0"}
             done = subprocess.run([sys.executable, "-c", STARTUP_CHILD, argument], capture_output=True, text=True,
                                   cwd=ROOT, env=env)
             if done.returncode != 0:
@@ -220,8 +224,7 @@ def startup(repeat: int, work=(60, 464, 27)) -> dict:
         rows.append(row)
         print(f"  start-up {rep}: {row}", flush=True)
     result = {"work": work, "repetitions": rows}
-    for mine, other in (("sized", "share"), ("sized", "processes")):
-        label = f"{mine}/{other}" if other == "share" else "in-process/processes"
+    for label, mine, other in STARTUP_RATIOS:
         for figure in ("first_request_s", "peak_rss_mb"):
             result[f"{label} {figure}"] = spread([r[mine][figure] / r[other][figure] for r in rows])
     return result
@@ -281,9 +284,9 @@ def main() -> None:
             print(f"| {key} | {part['median']:.2f} | {part['min']:.2f}-{part['max']:.2f} | {result[name]['target']} | "
                   f"{result[name]['met']} |")
     if "startup" in result:
-        for key in ("sized/share first_request_s", "sized/share peak_rss_mb", "in-process/processes first_request_s",
-                    "in-process/processes peak_rss_mb"):
-            part = result["startup"][key]
+        for key, part in result["startup"].items():
+            if not (isinstance(part, dict) and "median" in part):  # work and repetitions
+                continue
             print(f"| {key} | {part['median']:.2f} | {part['min']:.2f}-{part['max']:.2f} | < 1 | {part['median'] < 1} |")
     if "scaling" in result:
         part = result["scaling"]

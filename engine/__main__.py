@@ -1,4 +1,4 @@
-from engine.cli import main
+from engine.cli.main import main
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 
 @dataclass(frozen=True)
 class Example:
+    """One item a chain runs on: question, gold answer, extra fields, and gold steps where known."""
+
     id: str
     """Stable identifier within its task (for example "gsm8k-test-17" or "arith-d3-s0-5")."""
 

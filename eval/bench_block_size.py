@@ -17,7 +17,7 @@ from pathlib import Path
 
 def main() -> None:
     from engine.backends.vllm import CPU_BLOCK_SIZE, VLLMBackend
-    from engine.evaluate import EvalSettings, run_eval
+    from engine import EvalSettings, run_eval
     from engine.models import resolve_model
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

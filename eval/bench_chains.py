@@ -40,8 +40,8 @@ def spread(values: list[float]) -> dict:
 
 
 def states(count: int, depth: int = 3):
-    from engine.strategies import initial_state
-    from engine.tasks import load_examples, load_spec
+    from engine.chains.strategies import initial_state
+    from engine.tasks.spec import load_examples, load_spec
 
     spec, base = load_spec("arithmetic")
     return spec, [initial_state(e, spec, []) for e in load_examples(spec, base, count, depth, 0)]
@@ -58,8 +58,8 @@ def overhead(backend, repeat: int, count: int = 64) -> dict:
     from vllm import SamplingParams
 
     from engine.backends.formatting import prompt_token_ids, vllm_sampling_kwargs
-    from engine.render import first_request
-    from engine.strategies import build_chain
+    from engine.chains.scheduler import first_request
+    from engine.chains.strategies import build_chain
 
     spec, items = states(count)
     chain = build_chain("cot", spec)
@@ -86,8 +86,8 @@ def overhead(backend, repeat: int, count: int = 64) -> dict:
 
 def batched(backend, repeat: int, count: int = 32) -> dict:
     """The 3-step chain over `count` items in waves / one item at a time."""
-    from engine.custom_chain import load_chain
-    from engine.scheduler import ExampleRun, run_all
+    from engine.chains.custom import load_chain
+    from engine.chains.scheduler import ExampleRun, run_all
 
     spec, items = states(count)
     chain = load_chain(CHAIN, spec)
@@ -110,8 +110,8 @@ def batched(backend, repeat: int, count: int = 32) -> dict:
 
 def votes(backend, repeat: int, count: int = 32, k: int = 8) -> dict:
     """Self-consistency over `cot` with k samples through `n` / one sample, both sampled and seeded."""
-    from engine.scheduler import ExampleRun, run_all
-    from engine.strategies import build_chain
+    from engine.chains.scheduler import ExampleRun, run_all
+    from engine.chains.strategies import build_chain
 
     spec, items = states(count, depth=2)
     sampled_one = build_chain("cot", spec).with_samples(1, 0.7, seed=0)
@@ -134,8 +134,8 @@ def votes(backend, repeat: int, count: int = 32, k: int = 8) -> dict:
 SCALING_CHILD = """
 import json, sys
 from engine.backends.vllm import VLLMBackend
-from engine.evaluate import EvalSettings, run_eval
-from engine.kv_budget import KVWork
+from engine import EvalSettings, run_eval
+from engine.backends.kv_cache import KVWork
 from engine.models import resolve_model
 if __name__ == "__main__":
     limit, out, kv = int(sys.argv[1]), sys.argv[2], json.loads(sys.argv[3])
@@ -177,7 +177,7 @@ imported = time.perf_counter()
 from engine.backends.vllm import VLLMBackend
 from engine.environment import peak_rss_mb
 from engine.generation import GenerationRequest
-from engine.kv_budget import KVWork
+from engine.backends.kv_cache import KVWork
 from engine.models import resolve_model
 from engine.sampling import SamplingSettings
 if __name__ == "__main__":

@@ -55,7 +55,7 @@ TASK = "arithmetic"
 
 def load_items(limit: int, depth: int, seed: int = 0):
     """The task spec and the generated items both sides answer: what `engine eval --limit --depth` loads."""
-    from engine.tasks import load_examples, load_spec
+    from engine.tasks.spec import load_examples, load_spec
 
     spec, base = load_spec(TASK)
     return spec, load_examples(spec, base, limit, depth, seed, None)
@@ -65,7 +65,7 @@ def score_answer(text: str | None, example, spec) -> dict:
     """One DSPy answer scored as the engine scores its own: the task's parser, then `is_correct`.
 
     `text` is None when DSPy raised for the item (no answer field): unparsed, never correct."""
-    from engine.parsers import PARSERS, is_correct
+    from engine.scoring.parsers import PARSERS, is_correct
 
     answer = PARSERS[spec.parser](text) if text is not None else None
     return {"answer": answer, "correct": answer is not None and is_correct(answer, example, spec.answer_type),
@@ -75,7 +75,7 @@ def score_answer(text: str | None, example, spec) -> dict:
 def summarize_dspy(outcomes: list[dict], examples, spec) -> dict:
     """DSPy's per-item outcomes ({"answer_text", "error", "failed_step"}) -> the engine's accuracy summary, plus
     how many items DSPy raised for (by step and exception) and how many answered with no readable number."""
-    from engine.metrics import accuracy_summary
+    from engine.scoring.metrics import accuracy_summary
 
     scored = [score_answer(o["answer_text"], ex, spec) for o, ex in zip(outcomes, examples, strict=True)]
     summary = accuracy_summary([s["correct"] for s in scored], [s["unparsed"] for s in scored])
@@ -253,7 +253,7 @@ def request_kwargs(history: list[dict]) -> dict:
 
 
 def engine_side(args, base_url: str, folder: Path) -> dict:
-    from engine.evaluate import EvalSettings, run_eval
+    from engine import EvalSettings, run_eval
 
     settings = EvalSettings(task=TASK, chain=CHAIN, depth=args.depth, limit=args.limit, backend="openai",
                             base_url=base_url, concurrency=args.concurrency, no_cache=True, out=str(folder / "engine"))
@@ -362,7 +362,7 @@ def main() -> None:
     args = parser.parse_args()
     import dspy  # noqa: F401 - fail before the server starts if the bench extra is missing
 
-    from engine.local_server import vllm_server
+    from engine.backends.local_server import vllm_server
     from engine.models import resolve_model
 
     spec, examples = load_items(args.limit, args.depth)

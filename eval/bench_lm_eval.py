@@ -107,7 +107,7 @@ def engine_worker(spec: dict) -> dict:
     from engine.backends.formatting import prompt_token_ids
     from engine.backends.vllm import VLLMBackend
     from engine.generation import GenerationRequest
-    from engine.kv_budget import MAX_NUM_SEQS, KVWork
+    from engine.backends.kv_cache import MAX_NUM_SEQS, KVWork
     from engine.sampling import SamplingSettings
 
     longest = max(len(i["prompt_ids"]) + i["max_gen_toks"] for i in spec["items"])  # as `engine eval` sizes its cache
@@ -222,8 +222,8 @@ def run_fewshot(model: str, limit: int, folder: Path) -> dict:
 def compare(lm: dict, ours: dict) -> dict:
     """Extract answers from both texts with our lm-eval-compatible parsers and match them item by item; check
     the parsers against lm-eval's own filtered answers (`[invalid]` is our None) on lm-eval's texts."""
-    from engine.answers import normalize_number
-    from engine.parsers import PARSERS
+    from engine.scoring.answers import normalize_number
+    from engine.scoring.parsers import PARSERS
 
     def answers(text: str) -> tuple:
         return PARSERS["gsm8k-strict"](text), PARSERS["gsm8k-flexible"](text)

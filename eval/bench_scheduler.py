@@ -34,7 +34,7 @@ def flat_batch(backend, requests: int, tokens: int) -> float:
 
 def main() -> None:
     from engine.backends.vllm import VLLMBackend
-    from engine.evaluate import EvalSettings, run_eval
+    from engine import EvalSettings, run_eval
     from engine.models import resolve_model
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

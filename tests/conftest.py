@@ -63,7 +63,7 @@ def real_vllm(default_model_dir):
     """One vLLM engine (fp32, so it matches hf's fp32 greedy text) for the whole session."""
     from engine.backends.vllm import VLLMBackend
 
-    from engine.kv_budget import KVWork
+    from engine.backends.kv_cache import KVWork
 
     backend = VLLMBackend(default_model_dir, dtype="float32", kv_work=KVWork(*VLLM_TEST_WORK))
     yield backend

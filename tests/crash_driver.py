@@ -15,7 +15,7 @@ import time
 from fractions import Fraction
 
 from engine.backends import ScriptedBackend
-from engine.evaluate import EvalSettings, run_eval
+from engine import EvalSettings, run_eval
 
 OPERATIONS = {"add": lambda v, x: v + x, "subtract": lambda v, x: v - x, "multiply by": lambda v, x: v * x,
               "divide by": lambda v, x: v / x}

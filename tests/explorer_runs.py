@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from engine.backends import ScriptedBackend
-from engine.evaluate import EvalSettings, run_eval
+from engine import EvalSettings, run_eval
 from engine.synthetic import arithmetic
 
 HOSTILE = '</script><script>window.__pwned=1</script> <img src=x onerror="window.__pwned=1">'

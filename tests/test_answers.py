@@ -7,8 +7,8 @@ import types
 
 import pytest
 
-import engine.answers as answers
-from engine.answers import (
+import engine.scoring.answers as answers
+from engine.scoring.answers import (
     EXTRACTORS,
     answers_match,
     extract_answer_is,

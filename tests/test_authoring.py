@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from engine.backends import ScriptedBackend
-from engine.cli import main
+from engine.cli.main import main
 from engine.errors import EngineError
-from engine.evaluate import EvalSettings, run_eval
+from engine import EvalSettings, run_eval
 
 WORK = """{{ role("user") }}Work it out step by step: {{ question }}
 """
@@ -18,7 +18,7 @@ Working so far: {{ work }}
 Reply with {{ answer_hint }} only.
 """
 CHAINS = """
-from engine.chain import Sequence, Step
+from engine.chains.nodes import Sequence, Step
 from engine.sampling import SamplingSettings
 
 solve = Sequence(
@@ -127,13 +127,13 @@ def test_bad_chain_references_are_one_clear_line(chain_dir, capsys, reference, m
 def test_check_reports_what_is_wrong_with_file_and_line(chain_dir, capsys):
     (chain_dir / "broken.jinja").write_text('{{ role("user") }}Q: {{ question }}\n{% if hint %}\nno end\n')
     (chain_dir / "more.py").write_text(
-        "from engine.chain import Compute, Sequence, Step\n"
+        "from engine.chains.nodes import Compute, Sequence, Step\n"
         "syntax = Step('answer', 'broken.jinja')\n"
         "unwired = Sequence(Step('answer', 'answer.jinja'))\n"
         "tool_unwired = Sequence(Step('answer', 'work.jinja'), Compute('final', lambda s: 1, reads={'verdict'}))\n")
-    (chain_dir / "badparser.py").write_text("from engine.chain import Step\n\nchain = Step('answer', 'work.jinja', "
+    (chain_dir / "badparser.py").write_text("from engine.chains.nodes import Step\n\nchain = Step('answer', 'work.jinja', "
                                             "parse='nmber')\n")
-    (chain_dir / "badsyntax.py").write_text("from engine.chain import Step\nchain = Step('answer', 'work.jinja'\n")
+    (chain_dir / "badsyntax.py").write_text("from engine.chains.nodes import Step\nchain = Step('answer', 'work.jinja'\n")
 
     def check(reference):
         code, out, _ = run_cli(capsys, "check", "--chain", f"{chain_dir}/{reference}", "--task", "arithmetic")
@@ -247,7 +247,7 @@ def test_gold_steps_from_a_data_file_give_per_step_accuracy(tmp_path):
     ({"question": "q", "answer": 1, "steps": [1, None]}, "gold step 2 of 'steps' is None"),
 ])
 def test_bad_gold_steps_name_the_file_and_line(tmp_path, row, message):
-    from engine.tasks import load_examples, load_spec
+    from engine.tasks.spec import load_examples, load_spec
 
     task = write_steps_task(tmp_path, [{"question": "fine", "answer": 2, "steps": [2]}, row])
     spec, base = load_spec(str(task))
@@ -257,7 +257,7 @@ def test_bad_gold_steps_name_the_file_and_line(tmp_path, row, message):
 
 
 def test_gold_steps_are_not_shown_to_templates(tmp_path):
-    from engine.tasks import load_examples, load_spec
+    from engine.tasks.spec import load_examples, load_spec
 
     task = write_steps_task(tmp_path, [{"question": "q", "answer": 2, "steps": [1, 2], "note": "kept"}])
     spec, base = load_spec(str(task))
@@ -279,7 +279,7 @@ def test_the_task_files_strategies_list_is_enforced(capsys):
 def test_the_shipped_example_chain_reads_its_gold_steps_from_the_working(capsys):
     """prompts/plan-answer/chain.py, the README's walk-through: per-step accuracy reads the `working` step."""
     from engine.synthetic import arithmetic
-    from engine.tasks import PROJECT_ROOT
+    from engine.tasks.spec import PROJECT_ROOT
 
     items = arithmetic.generate(4, 3, 0)
     by_question = {e.question: e for e in items}

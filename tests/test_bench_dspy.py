@@ -26,7 +26,7 @@ bench = load_script()
 
 
 def test_items_are_the_engines_generated_arithmetic_items():
-    from engine.tasks import load_examples, load_spec
+    from engine.tasks.spec import load_examples, load_spec
 
     spec, examples = bench.load_items(5, 3)
     task_spec, base = load_spec("arithmetic")
@@ -169,9 +169,9 @@ def test_the_chain_file_passes_engine_check():
 
 
 def test_the_chain_is_three_greedy_steps_of_128_tokens_answer_parsed_with_the_tasks_parser():
-    from engine.parsers import PARSERS
-    from engine.strategies import select_chain
-    from engine.tasks import load_spec
+    from engine.scoring.parsers import PARSERS
+    from engine.chains.strategies import select_chain
+    from engine.tasks.spec import load_spec
 
     spec, _ = load_spec("arithmetic")
     _, chain = select_chain(spec, None, str(ROOT / bench.CHAIN), 1, 0.7, None, 5.0)

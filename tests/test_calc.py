@@ -2,14 +2,14 @@
 
 import pytest
 
-from engine.answers import extract_number
+from engine.scoring.answers import extract_number
 from engine.backends import ScriptedBackend
-from engine.calc_step import CalcStep, annotation_results, open_annotation
-from engine.evaluate import EvalSettings, run_eval
-from engine.scheduler import ExampleRun, run_all
-from engine.strategies import build_chain, initial_state
+from engine.chains.calc_step import CalcStep, annotation_results, open_annotation
+from engine import EvalSettings, run_eval
+from engine.chains.scheduler import ExampleRun, run_all
+from engine.chains.strategies import build_chain, initial_state
 from engine.synthetic import arithmetic
-from engine.tasks import load_spec
+from engine.tasks.spec import load_spec
 
 
 @pytest.fixture

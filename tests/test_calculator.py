@@ -5,8 +5,8 @@ import time
 
 import pytest
 
-import engine.calculator as calculator
-from engine.calculator import calculate, find_expressions
+import engine.sandbox.calculator as calculator
+from engine.sandbox.calculator import calculate, find_expressions
 from engine.errors import EngineError
 
 

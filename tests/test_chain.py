@@ -4,13 +4,13 @@ import re
 
 import pytest
 
-from engine.answers import extract_number
+from engine.scoring.answers import extract_number
 from engine.backends import ScriptedBackend
-from engine.chain import Calculator, Compute, Decompose, Loop, Sequence, Step, Vote
+from engine.chains.nodes import Calculator, Compute, Decompose, Loop, Sequence, Step, Vote
 from engine.errors import ChainError
 from engine.synthetic import arithmetic
 from engine.sampling import SamplingSettings
-from engine.scheduler import ExampleRun, run_all
+from engine.chains.scheduler import ExampleRun, run_all
 
 
 @pytest.fixture

@@ -6,10 +6,10 @@ import json
 import pytest
 
 from engine.backends import ScriptedBackend, ScriptedEngine
-from engine.cli import main
-from engine.continuous import run_continuous
+from engine.cli.main import main
+from engine.chains.continuous import run_continuous
 from engine.errors import EngineError
-from engine.evaluate import EvalSettings, run_eval
+from engine import EvalSettings, run_eval
 from engine.files import read_records
 
 from crash_driver import settings as stepwise_settings, solve_step
@@ -65,8 +65,8 @@ def _as_waves(engine: ScriptedEngine):
 
 
 def test_an_item_whose_step_raises_fails_alone():
-    from engine.chain import Sequence, Step
-    from engine.scheduler import ExampleRun
+    from engine.chains.nodes import Sequence, Step
+    from engine.chains.scheduler import ExampleRun
 
     def parse(text):
         if "bad" in text:

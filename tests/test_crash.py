@@ -10,8 +10,8 @@ import time
 from pathlib import Path
 
 from engine.files import read_records
-from engine.step_cache import StepCache
-from engine.verify import verify_run
+from engine.runs.step_cache import StepCache
+from engine.runs.verify import verify_run
 
 DRIVER = Path(__file__).with_name("crash_driver.py")
 KILLS = 6

@@ -6,11 +6,11 @@ import sys
 
 import pytest
 
-from engine.cli import main
-from engine.datasets import MAX_LINE_CHARS, load_exemplars
+from engine.cli.main import main
+from engine.tasks.datasets import MAX_LINE_CHARS, load_exemplars
 from engine.errors import TaskError
-from engine.evaluate import EvalSettings, prepare
-from engine.tasks import PROJECT_ROOT, load_examples, load_spec
+from engine import EvalSettings, prepare
+from engine.tasks.spec import PROJECT_ROOT, load_examples, load_spec
 
 TASK = """name: pairs
 source:

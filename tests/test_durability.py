@@ -8,15 +8,16 @@ import sys
 import pytest
 
 from engine.backends import ScriptedBackend
-from engine.chain import Sequence, Step
-from engine.cli import main
+from engine.chains.nodes import Sequence, Step
+from engine.cli.main import main
 from engine.errors import EngineError
-from engine.evaluate import EvalSettings, claim_run_folder, run_eval
+from engine import EvalSettings, run_eval
+from engine.runs.folder import claim_run_folder
 from engine.files import FolderLock, read_records, write_atomic
 from engine.generation import GenerationRequest
 from engine.sampling import SamplingSettings
-from engine.scheduler import ExampleRun, run_all
-from engine.step_cache import CachedBackend, StepCache, model_identity
+from engine.chains.scheduler import ExampleRun, run_all
+from engine.runs.step_cache import CachedBackend, StepCache, model_identity
 
 from crash_driver import SlowSolver, settings as crash_settings
 

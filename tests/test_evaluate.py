@@ -6,7 +6,9 @@ import pytest
 
 from engine.backends import ScriptedBackend
 from engine.errors import EngineError
-from engine.evaluate import EvalSettings, run_eval
+from engine.cli.main import main
+from engine.runs.evaluate import run_eval
+from engine.runs.plan import EvalSettings
 from engine.synthetic import arithmetic
 
 
@@ -112,12 +114,28 @@ def test_interrupted_run_keeps_finished_items(tmp_path):
     assert all(r["unparsed"] for r in kept)
 
 
-def test_out_folder_with_a_run_is_not_overwritten(tmp_path):
+def test_a_finished_run_reruns_as_its_summary_and_other_settings_are_refused(tmp_path, capsys):
+    """A retry loop around a run that finished just before its kill must succeed without generating anything;
+    a different run must never overwrite a finished one."""
     out = tmp_path / "run"
     settings = EvalSettings(task="arithmetic", strategy="direct", depth=1, limit=2, out=str(out))
     run_eval(settings, backend=ScriptedBackend(lambda r: "The answer is 1"), progress=False)
-    with pytest.raises(EngineError, match="already holds a finished run"):
-        run_eval(settings, backend=ScriptedBackend(lambda r: "1"), progress=False)
+    written = (out / "summary.json").read_text()
+    untouched = ScriptedBackend(lambda r: "1")
+    again = run_eval(settings, backend=untouched, progress=False)
+    assert untouched.calls == [] and again.pop("finished_before") is True
+    assert again == json.loads(written) and (out / "summary.json").read_text() == written
+    with pytest.raises(EngineError, match=r"already holds a finished run with other settings \(limit differ\)"):
+        run_eval(settings.model_copy(update={"limit": 3}), backend=untouched, progress=False)
+    assert untouched.calls == []
+    # the command line: exit 0 and the summary line, with no model loaded (none is named or installed here)
+    argv = ["eval", "--task", "arithmetic", "--strategy", "direct", "--depth", "1", "--limit", "2", "--out", str(out)]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert f"{out} already holds this run, finished: nothing was generated" in printed
+    assert f"arithmetic direct: {again['correct']}/2" in printed
+    assert main(argv[:-2] + ["--seed", "1", "--out", str(out)]) == 2
+    assert "already holds a finished run with other settings (seed differ)" in capsys.readouterr().err
 
 
 def test_self_consistency_reports_maj_and_pass_at_k():

@@ -6,16 +6,16 @@ in a browser is tested in test_explorer_browser.py.
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 import shutil
 
 import pytest
 
-from engine.compare import compare_paired
+from engine.runs.compare import compare_paired
 from engine.errors import EngineError
-from engine.explorer import add_report_parser, cmd_report, write_explorer, write_run_explorer
+from engine.cli.main import main
+from engine.explorer import write_explorer, write_run_explorer
 from engine.explorer.data import find_runs, first_wrong, item_data, k_curves, load_run, page_data, status
 from engine.explorer.page import DATA_ID, script_json
 from engine.explorer.plots import depth_plot, strategy_plot
@@ -197,18 +197,15 @@ def test_write_run_explorer_uses_the_summary_and_records_it_is_handed(paired, tm
 def test_default_out_and_the_report_verb(paired, demo, tmp_path, monkeypatch, capsys):
     assert write_explorer([demo]) == demo / "explorer.html"
     monkeypatch.chdir(tmp_path)
-    parser = argparse.ArgumentParser()
-    add_report_parser(parser.add_subparsers(dest="verb"))
-    args = parser.parse_args(["report", str(paired[0]), str(paired[1])])
-    assert cmd_report(args) == 0
+    assert main(["report", str(paired[0]), str(paired[1])]) == 0
     assert capsys.readouterr().out.strip() == "wrote explorer.html"
     assert (tmp_path / "explorer.html").exists()
-    args = parser.parse_args(["report", str(paired[0]), "--out", str(tmp_path / "new" / "a.html")])
-    assert cmd_report(args) == 0 and (tmp_path / "new" / "a.html").exists()
+    assert main(["report", str(paired[0]), "--out", str(tmp_path / "new" / "a.html")]) == 0
+    assert (tmp_path / "new" / "a.html").exists()
 
 
 def test_k_curves_end_at_the_summary_figures(tmp_path):
-    from engine.evaluate import EvalSettings, run_eval
+    from engine import EvalSettings, run_eval
 
     answers = iter(range(10_000))
     backend = answering(1, 6, lambda i, gold: f"The answer is {gold if next(answers) % 3 else 0}.")

@@ -147,7 +147,7 @@ def test_the_demo_writes_an_explorer_that_opens(browser, tmp_path, monkeypatch):
 
     import engine.backends
     from engine.backends import ScriptedBackend
-    from engine.demo import run_demo
+    from engine.cli.demo import run_demo
     from engine.synthetic import arithmetic
 
     golds = {e.question: e.gold for depth in (1, 2) for e in arithmetic.generate(6, depth, 0)}

@@ -5,17 +5,17 @@ import json
 import pytest
 
 from engine.backends import ScriptedBackend
-from engine.cli import main
+from engine.cli.main import main
 from engine.errors import EngineError
 from engine.finetune import FinetuneSettings, finetune
 from engine.finetune.gold import GOLD_STRATEGIES
 from engine.finetune.selftaught import hint_text, self_taught_pairs, without_hint
 from engine.finetune.traces import gold_pairs
 from engine.finetune.train import IGNORE, tokenize_pairs
-from engine.tasks import TASKS_DIR
-from engine.strategies import build_chain, initial_state
+from engine.tasks.spec import TASKS_DIR
+from engine.chains.strategies import build_chain, initial_state
 from engine.synthetic import arithmetic
-from engine.tasks import load_spec
+from engine.tasks.spec import load_spec
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +96,7 @@ def test_a_self_taught_round_keeps_exactly_the_correct_chains(tokenizer):
     assert all(items[int(p.item.rsplit("-", 1)[1])].gold in p.completion for p in found.pairs)
     assert not any("Hint:" in p.prompt for p in found.pairs)  # trained without the hint
     hinted = [p for p in found.pairs if p.item == items[3].id]
-    from engine.scheduler import ExampleRun
+    from engine.chains.scheduler import ExampleRun
 
     unhinted = chain.request(ExampleRun(dict(states[3])))  # the prompt item 3 has without a hint
     assert len(hinted) == 2 and all(p.prompt == "\n".join(c for _, c in unhinted.messages) for p in hinted)

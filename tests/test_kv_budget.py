@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from engine.chain import Decompose, Loop, Sequence, Step, Vote
-from engine.kv_budget import (KVWork, bytes_per_token, chain_tokens, common_prefix, estimate_work, kv_cache_bytes,
-                              work_of_settings)
+from engine.chains.nodes import Decompose, Loop, Sequence, Step, Vote
+from engine.backends.kv_cache import KVWork, bytes_per_token, kv_cache_bytes
+from engine.runs.kv_work import chain_tokens, common_prefix, estimate_work, work_of_plans
 from engine.sampling import SamplingSettings
 
 
@@ -34,8 +34,8 @@ def test_chain_tokens_add_up_along_the_chain_and_stop_at_the_context():
 
 
 def test_a_stepwise_item_holds_one_step_at_a_time():
-    from engine.parsers import PARSERS
-    from engine.stepwise import build_stepwise
+    from engine.scoring.parsers import PARSERS
+    from engine.chains.stepwise import build_stepwise
 
     # 24 iterations of 48 tokens would be 1,152 tokens a sequence; each step's prompt starts afresh, so 48
     assert chain_tokens(build_stepwise(PARSERS["number"]), 4096) == 48
@@ -59,15 +59,17 @@ def test_the_bytes_cover_the_work_within_a_floor_and_a_ceiling(tmp_path):
 
 def test_the_work_of_a_real_run(tiny_model_dir):
     """Few-shot prompts share their exemplars (stored once); the batch is items x samples, capped at 256."""
-    from engine.evaluate import EvalSettings, prepare
-    from engine.strategies import initial_state
     from transformers import AutoTokenizer
 
+    from engine.chains.strategies import initial_state
+    from engine.runs.plan import EvalSettings, prepare
+
     settings = EvalSettings(task="bbh-navigate", strategy="fewshot-cot", limit=12, samples=3, model=tiny_model_dir)
-    work = work_of_settings([settings])
-    spec, _, examples, exemplars, chain = prepare(settings)
+    plan = prepare(settings)
+    work = work_of_plans([plan])
+    spec, examples, exemplars, chain = plan.spec, plan.examples, plan.exemplars, plan.chain
     tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
-    from engine.render import first_request
+    from engine.chains.scheduler import first_request
     from engine.backends.formatting import prompt_token_ids
 
     prompts = [prompt_token_ids(first_request(chain, initial_state(e, spec, exemplars)), tokenizer) for e in examples]
@@ -75,7 +77,7 @@ def test_the_work_of_a_real_run(tiny_model_dir):
     assert work.tokens_per_sequence == max(map(len, prompts)) - work.shared_prefix + 384
     wider = estimate_work(chain, [initial_state(e, spec, exemplars) for e in examples] * 30, 3, tokenizer)
     assert wider.sequences == 256
-    assert work_of_settings([settings, settings.model_copy(update={"limit": 2})]) == work  # the larger of two
+    assert work_of_plans([plan, prepare(settings.model_copy(update={"limit": 2}))]) == work  # the larger of two
 
 
 @pytest.mark.vllm

@@ -2,9 +2,9 @@
 
 import pytest
 
-from engine.answers import answers_match
+from engine.scoring.answers import answers_match
 from engine.errors import EngineError
-from engine.metrics import (
+from engine.scoring.metrics import (
     accuracy_summary,
     bootstrap_interval,
     first_wrong_step,

@@ -5,7 +5,7 @@ import json
 import pytest
 
 import engine.backends
-from engine.cli import main
+from engine.cli.main import main
 
 
 def test_every_combination_runs_on_one_backend_into_its_own_folder(tmp_path, tiny_model_dir, monkeypatch, capsys):

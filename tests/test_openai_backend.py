@@ -171,7 +171,7 @@ def test_a_prompt_longer_than_the_context_fails_that_request_alone():
 
 
 def test_unreachable_url_is_one_line_before_anything_runs():
-    from engine.local_server import free_port
+    from engine.backends.local_server import free_port
 
     with pytest.raises(EngineError) as caught:
         load_backend("openai", None, base_url=f"http://127.0.0.1:{free_port()}/v1")
@@ -231,9 +231,9 @@ def test_a_dead_server_among_several_is_avoided():
 
 def test_each_items_next_step_is_sent_when_its_own_last_step_returns(tmp_path):
     """Continuous: item 0's first step is slow; item 1's second step must reach the server before it returns."""
-    from engine.chain import Sequence, Step
-    from engine.continuous import run_continuous
-    from engine.scheduler import ExampleRun
+    from engine.chains.nodes import Sequence, Step
+    from engine.chains.continuous import run_continuous
+    from engine.chains.scheduler import ExampleRun
 
     (tmp_path / "first.jinja").write_text("{{ question }} first")
     (tmp_path / "second.jinja").write_text("{{ question }} second")
@@ -255,7 +255,7 @@ def test_each_items_next_step_is_sent_when_its_own_last_step_returns(tmp_path):
 
 def test_eval_on_openai_resumes_after_the_server_died_without_redoing_finished_items(tmp_path):
     """Kill the server mid-run: the run stops with one line, keeps what finished; a rerun finishes the rest."""
-    from engine.evaluate import EvalSettings, run_eval
+    from engine import EvalSettings, run_eval
 
     first = FakeServer(delay=lambda prompt: 0.05)
     settings = dict(task="arithmetic", strategy="direct", depth=1, limit=12, backend="openai", out=str(tmp_path / "run"),
@@ -282,7 +282,7 @@ def test_eval_on_openai_resumes_after_the_server_died_without_redoing_finished_i
 
 
 def test_the_api_key_never_reaches_result_files(tmp_path, monkeypatch):
-    from engine.evaluate import EvalSettings, run_eval
+    from engine import EvalSettings, run_eval
 
     monkeypatch.setenv("OPENAI_API_KEY", "sekrit-key-123")
     fake = FakeServer(api_key="sekrit-key-123")
@@ -304,7 +304,7 @@ def test_the_api_key_never_reaches_result_files(tmp_path, monkeypatch):
      "cannot be chosen per request"),
 ])
 def test_command_line_mistakes_are_one_line_before_any_request(argv, message, capsys):
-    from engine.cli import main
+    from engine.cli.main import main
 
     assert main(argv + ["--limit", "2", "--depth", "1"]) == 2
     err = capsys.readouterr().err.strip()

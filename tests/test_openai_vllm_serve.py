@@ -24,7 +24,7 @@ pytestmark = [pytest.mark.vllm, pytest.mark.timeout(900)]  # a server start is a
 
 @pytest.fixture(scope="module")
 def served(default_model_dir, tmp_path_factory):
-    from engine.local_server import vllm_server
+    from engine.backends.local_server import vllm_server
 
     log = tmp_path_factory.mktemp("serve") / "vllm-serve.log"
     with vllm_server(default_model_dir, log=log) as (base_url, process):
@@ -72,7 +72,7 @@ def test_fp32_text_equals_the_offline_vllm_backend(server_backend, real_vllm):
 
 
 def test_a_chain_run_through_the_server_gives_the_offline_answers(served, real_vllm, tmp_path):
-    from engine.evaluate import EvalSettings, run_eval
+    from engine import EvalSettings, run_eval
 
     common = dict(task="arithmetic", strategy="cot", depth=2, limit=8, no_cache=True)
     through_server = run_eval(EvalSettings(**common, backend="openai", base_url=served[0], out=str(tmp_path / "served")),
@@ -97,8 +97,8 @@ def test_prompt_longer_than_the_servers_context_fails_that_item_alone(server_bac
 def test_killing_the_server_mid_run_keeps_finished_items_and_a_rerun_finishes(served, default_model_dir, tmp_path):
     """Runs last in this module: it kills the module's server."""
     from engine.backends.openai_server import ServerFailed
-    from engine.evaluate import EvalSettings, run_eval
-    from engine.local_server import vllm_server
+    from engine import EvalSettings, run_eval
+    from engine.backends.local_server import vllm_server
 
     base_url, process = served
     out = tmp_path / "run"

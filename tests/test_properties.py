@@ -11,8 +11,8 @@ import pytest
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
-from engine.answers import normalize_number
-from engine.parsers import PARSERS
+from engine.scoring.answers import normalize_number
+from engine.scoring.parsers import PARSERS
 
 FUNCTIONS = {**PARSERS, "normalize_number": normalize_number}
 """Every function that reads model text or a gold answer: the parsers task files may name, plus the normaliser."""

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from engine.errors import EngineError
-from engine.evaluate import EvalSettings, prepare, run_eval
-from engine.ray_shards import WorkerPool, as_engine_error, split, worker_resources
-from engine.verify import verify_run
+from engine import EvalSettings, prepare, run_eval
+from engine.runs.ray_shards import WorkerPool, as_engine_error, split, worker_resources
+from engine.runs.verify import verify_run
 
 pytestmark = pytest.mark.timeout(300)  # a local cluster and two workers start in about 25 s here: whatever hangs fails
 
@@ -66,7 +66,7 @@ def listening_addresses(pids: set[int]) -> set[str]:
 @pytest.mark.ray
 def test_a_ray_run_has_the_form_and_results_of_a_local_run(tiny_model_dir, tmp_path, stops_every_ray_process):
     import ray
-    from engine.ray_shards import _connect, _import_ray
+    from engine.runs.ray_shards import _connect, _import_ray
 
     local = run_eval(EvalSettings(**BASE, model=tiny_model_dir, out=str(tmp_path / "local"),
                                   cache=str(tmp_path / "local.sqlite")), progress=False)
@@ -100,7 +100,7 @@ DYING_CHAIN = '''
 import os
 from pathlib import Path
 
-from engine.chain import Compute, Sequence, Step
+from engine.chains.nodes import Compute, Sequence, Step
 from engine.sampling import SamplingSettings
 
 

@@ -11,11 +11,11 @@ import sys
 
 import pytest
 
-from engine.cli import main
-from engine.evaluate import EvalSettings, run_eval
+from engine.cli.main import main
+from engine import EvalSettings, run_eval
 from engine.generation import GenerationRequest
 from engine.sampling import SamplingSettings
-from engine.verify import verify_run
+from engine.runs.verify import verify_run
 
 PARITY_PROMPTS = [
     GenerationRequest.chat([{"role": "user", "content": "What is the capital of France?"}]),
@@ -94,7 +94,7 @@ def test_a_second_engine_beside_a_running_one_gets_processes_of_its_own(real_vll
     # state of the first, which then fails its next step ("pipeline model parallel group is not initialized")
     from engine.backends.base import close_backend
     from engine.backends.vllm import VLLMBackend
-    from engine.kv_budget import KVWork
+    from engine.backends.kv_cache import KVWork
 
     asked = [GenerationRequest(prompt=f"{n} plus {n} is", sampling=SamplingSettings(max_tokens=8)) for n in range(4)]
     before = [r.text for r in real_vllm.generate(asked)]

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from engine.errors import EngineError
-from engine.sandbox import STDOUT_CAP, ProgramResult, extract_code, run_program
+from engine.sandbox.launch import STDOUT_CAP, ProgramResult, extract_code, run_program
 
 FILE_BLOCKED = "blocked: file access outside the sandbox"
 NET_BLOCKED = "blocked: network access"

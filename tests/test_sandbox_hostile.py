@@ -17,7 +17,7 @@ from typing import Callable
 
 import pytest
 
-from engine.sandbox import STDOUT_CAP, VALUE_CAP, ProgramResult, isolation_layers, run_program
+from engine.sandbox.launch import STDOUT_CAP, VALUE_CAP, ProgramResult, isolation_layers, run_program
 
 SECRET_ENV = {"ENGINE_TEST_SECRET": "env-secret-5a1f", "AWS_SECRET_ACCESS_KEY": "aws-secret-93c2"}
 VICTIM_SECRET = "victim-secret-77e0"
@@ -160,7 +160,7 @@ KINDS = [
         "os._exit(0)\n"), lambda result, ctx: None if result.value != "forged" else pytest.fail("forged result")),
 ]
 
-# Contained only by the box: without bubblewrap these pass through (documented in engine.sandbox_box).
+# Contained only by the box: without bubblewrap these pass through (documented in engine.sandbox.box).
 BOX_ONLY: dict[str, str] = {}
 
 

@@ -3,7 +3,7 @@
 Layers that depend on the machine are not skipped: the test predicts them from the machine (independently of
 the engine) and asserts the report and the behaviour agree. On x86-64/aarch64 Linux seccomp must be there;
 where bwrap runs (as on the project's development machine, root, bwrap installed) bubblewrap and the network
-namespace must be. `engine.sandbox._run(..., disable=...)` turns the audit hook and seccomp off so that a
+namespace must be. `engine.sandbox.launch._run(..., disable=...)` turns the audit hook and seccomp off so that a
 layer is seen working on its own.
 """
 
@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from engine import sandbox_box
-from engine.sandbox import _run, isolation_layers
+from engine.sandbox import box as sandbox_box
+from engine.sandbox.launch import _run, isolation_layers
 
 REPO = Path(__file__).resolve().parents[1]
 NO_HOOK = ("audit-hook",)
@@ -129,7 +129,7 @@ def test_box_binds_no_root_and_no_etc():
 
 def test_hook_reads_no_globals():
     """The hook must not look anything up at call time: a program could have replaced it."""
-    module = compile((REPO / "engine" / "sandbox_hook.py").read_text(), "sandbox_hook.py", "exec")
+    module = compile((REPO / "engine" / "sandbox" / "hook.py").read_text(), "hook.py", "exec")
     install = next(c for c in module.co_consts if isinstance(c, types.CodeType) and c.co_name == "_install_hook")
     pending = [c for c in install.co_consts if isinstance(c, types.CodeType)]
     assert {"hook", "check", "allowed", "resolve", "path_text"} <= {c.co_name for c in pending}
@@ -176,7 +176,7 @@ def test_ctrl_c_kills_the_program(tmp_path):
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {{signal.SIGINT}})
         signal.signal(signal.SIGINT, signal.default_int_handler)
         sys.path.insert(0, {str(REPO)!r})
-        from engine.sandbox import run_program
+        from engine.sandbox.launch import run_program
         try:
             run_program("import time\\ntime.sleep(60)\\n", timeout_s=60)
         except KeyboardInterrupt:

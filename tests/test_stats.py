@@ -3,7 +3,7 @@
 import pytest
 
 from engine.errors import EngineError
-from engine.stats import compare_runs, mcnemar_exact, paired_bootstrap
+from engine.scoring.stats import compare_runs, mcnemar_exact, paired_bootstrap
 
 
 def _runs(both_right: int, only_a: int, only_b: int, both_wrong: int) -> tuple[list[bool], list[bool]]:

@@ -4,8 +4,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from engine.parsers import PARSERS
-from engine.scoring import step_predictions
+from engine.scoring.parsers import PARSERS
+from engine.scoring.records import step_predictions
 
 
 def predictions(text: str, gold_steps: list[str]) -> list[str | None]:

@@ -10,9 +10,10 @@ import pytest
 
 from engine.errors import EngineError
 from engine.examples import Example
-from engine.parsers import PARSERS, is_correct
+from engine.scoring.parsers import PARSERS, is_correct
+from engine.scoring import sudoku as sudoku_rules
 from engine.synthetic import GENERATORS, arithmetic, last_letters, shuffled_objects, sudoku
-from engine.tasks import load_examples, load_spec, task_names
+from engine.tasks.spec import load_examples, load_spec, task_names
 
 PREFIXES = {"arithmetic": "arith", "shuffled-objects": "shuffle", "last-letters": "letters", "sudoku": "sudoku"}
 
@@ -59,7 +60,7 @@ def test_sudoku_task_accepts_any_solution_not_only_the_grid_it_was_cut_from():
     for item in load_examples(spec, base, limit=50, depth=12, seed=0):
         for digits in itertools.permutations("1234"):
             other = item.gold.translate(str.maketrans("1234", "".join(digits)))
-            if other != item.gold and sudoku.verify(item.fields["grid"], other):
+            if other != item.gold and sudoku_rules.verify(item.fields["grid"], other):
                 assert is_correct(PARSERS[spec.parser](written(other, spec.answer_type)), item, spec.answer_type)
                 return
     pytest.fail("no depth-12 puzzle with a second solution among 50 items")
@@ -255,7 +256,7 @@ def test_sudoku_hand_worked_item():
     assert item.question.endswith("Write the completed grid as 4 lines of 4 digits.")
     # row 1 "4..2" lacks 1 and 3; column 2 holds 3 (row 2) so cell (1,2) is 1, (1,3) is 3
     # row 3 "14.3" lacks 2; row 4 "321." lacks 4
-    assert sudoku.verify(PUZZLE, "4132" "2341" "1423" "3214")
+    assert sudoku_rules.verify(PUZZLE, "4132" "2341" "1423" "3214")
 
 
 @pytest.mark.parametrize("depth", range(1, 13))
@@ -264,28 +265,28 @@ def test_sudoku_puzzles_cut_from_a_valid_grid(depth):
         grid = item.fields["grid"]
         assert len(grid) == 16 and grid.count(".") == depth
         assert all(g in (".", s) for g, s in zip(grid, item.gold))
-        assert sudoku.verify(grid, item.gold)
-        assert sudoku.parse_grid(sudoku.show(item.gold)) == item.gold
+        assert sudoku_rules.verify(grid, item.gold)
+        assert sudoku_rules.parse_grid(sudoku.show(item.gold)) == item.gold
 
 
 def test_sudoku_verify_rejects_rule_breaks():
     blank = "." * 16
     # swapping all 1s and 2s keeps the rules but breaks the clues
     relabelled = GOLD.translate(str.maketrans("12", "21"))
-    assert sudoku.verify(blank, relabelled) and not sudoku.verify(PUZZLE, relabelled)
+    assert sudoku_rules.verify(blank, relabelled) and not sudoku_rules.verify(PUZZLE, relabelled)
     # changing one clue cell
-    assert not sudoku.verify(PUZZLE, "3" + GOLD[1:])
+    assert not sudoku_rules.verify(PUZZLE, "3" + GOLD[1:])
     # swap two cells of one column: columns still fine, rows 1 and 2 now hold a duplicate
     rows = GOLD[:4].replace("4", "2", 1), GOLD[4:8].replace("2", "4", 1)
     row_dup = rows[0] + rows[1] + GOLD[8:]
     assert row_dup[:8] == "2132" "4341"
-    assert not sudoku.verify(blank, row_dup)
+    assert not sudoku_rules.verify(blank, row_dup)
     # a cyclic Latin square: every row and column is fine, the top-left box holds 1, 2, 2, 3
-    assert not sudoku.verify(blank, "1234" "2341" "3412" "4123")
+    assert not sudoku_rules.verify(blank, "1234" "2341" "3412" "4123")
     for bad in (None, "", GOLD[:15], GOLD + "1", GOLD[:15] + "5", GOLD[:15] + ".", 4132234114233214):
-        assert not sudoku.verify(PUZZLE, bad)
+        assert not sudoku_rules.verify(PUZZLE, bad)
     with pytest.raises(EngineError, match="sudoku puzzle must be 16 characters"):
-        sudoku.verify("4..2", GOLD)
+        sudoku_rules.verify("4..2", GOLD)
 
 
 @pytest.mark.parametrize(
@@ -308,7 +309,7 @@ def test_sudoku_verify_rejects_rule_breaks():
     ],
 )
 def test_parse_grid_messy_text(text):
-    assert sudoku.parse_grid(text) == GOLD
+    assert sudoku_rules.parse_grid(text) == GOLD
 
 
 @pytest.mark.parametrize(
@@ -316,7 +317,7 @@ def test_parse_grid_messy_text(text):
     [None, "", "I don't know.", "4..2\n2341\n14.3\n321.", "4132\n2341\n1423\n321", "4132 2341 1423 3254", 12],
 )
 def test_parse_grid_finds_nothing(text):
-    assert sudoku.parse_grid(text) is None
+    assert sudoku_rules.parse_grid(text) is None
 
 
 def test_synthetic_text_is_plain():

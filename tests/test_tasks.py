@@ -4,10 +4,10 @@ import json
 
 import pytest
 
-from engine.datasets import load_exemplars
+from engine.tasks.datasets import load_exemplars
 from engine.errors import EngineError, TaskError
-from engine.evaluate import EvalSettings, prepare
-from engine.tasks import load_examples, load_spec, task_names
+from engine import EvalSettings, prepare
+from engine.tasks.spec import load_examples, load_spec, task_names
 
 
 def write_task(tmp_path, text: str):

@@ -4,9 +4,9 @@ import jinja2
 import pytest
 from jinja2.sandbox import SecurityError
 
-from engine import templates
+from engine.chains import templates
 from engine.errors import TemplateError
-from engine.templates import RenderLimit, build_environment, render, required_variables, split_turns
+from engine.chains.templates import RenderLimit, build_environment, render, required_variables, split_turns
 
 
 @pytest.fixture
@@ -37,7 +37,7 @@ def _marker_in_another_process(role: str) -> str:
     import subprocess
     import sys
 
-    code = f"from engine.templates import _role; import sys; sys.stdout.write(repr(_role({role!r})))"
+    code = f"from engine.chains.templates import _role; import sys; sys.stdout.write(repr(_role({role!r})))"
     return eval(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
 
 

@@ -1,15 +1,12 @@
-"""The backend interface and the one function that constructs a backend by name."""
+"""The backend interface and the one function that constructs a backend by name (the registry)."""
 
 from __future__ import annotations
 
 from typing import Protocol
 
+from engine.backends.names import BACKENDS, check_server_options
 from engine.errors import EngineError
 from engine.generation import GenerationRequest, GenerationResult
-
-BACKENDS = ("hf", "vllm", "openai")
-LOCAL_BACKENDS = ("hf", "vllm")
-"""Backends that hold the weights in this process (fine-tuning and the demo need those)."""
 
 
 class Backend(Protocol):
@@ -30,7 +27,7 @@ def load_backend(name: str, model: str | None = None, progress=None, kv_work=Non
     """Construct backend `name` ("hf", "vllm" or "openai") on `model` (short name, checkpoint directory or hub
     id; for openai, the server's model name, or None when the server serves one).
 
-    `kv_work` (an `engine.kv_budget.KVWork`, or a function returning one, called only for vllm since estimating
+    `kv_work` (an `engine.backends.kv_cache.KVWork`, or a function returning one, called only for vllm since estimating
     it renders every item's first prompt) sizes vLLM's KV cache; hf has none to size and ignores it.
     `base_url` (comma list) and `concurrency` are the openai backend's servers and its bound on requests in flight.
     """
@@ -52,30 +49,6 @@ def load_backend(name: str, model: str | None = None, progress=None, kv_work=Non
 
     work = kv_work() if callable(kv_work) else kv_work
     return VLLMBackend(path, progress=progress, kv_work=work, **options)
-
-
-def check_server_options(name: str, base_url: str | None, dtype: str = "auto") -> None:
-    """`--base-url` belongs to the openai backend and that backend needs it; a server's dtype is its own."""
-    if name == "openai" and not base_url:
-        raise EngineError("--backend openai needs --base-url, e.g. --base-url http://127.0.0.1:8000/v1 "
-                          "(a comma list spreads requests over several servers)")
-    if base_url and name != "openai":
-        raise EngineError(f"--base-url is for --backend openai, not {name}: drop it, or add --backend openai")
-    for url in (base_url or "").split(","):
-        if url.strip() and not url.strip().startswith(("http://", "https://")):
-            raise EngineError(f"--base-url {url.strip()!r} is not an http(s) URL: write it like http://127.0.0.1:8000/v1")
-    if name == "openai" and dtype != "auto":
-        raise EngineError(f"--dtype {dtype} cannot be chosen per request: the server loaded its weights; "
-                          "start it with that dtype (vllm serve ... --dtype float32) and pass --dtype auto")
-
-
-def resolve_backend_name(name: str) -> str:
-    """`auto` means vllm where it is installed, else hf; any other name stands."""
-    if name != "auto":
-        return name
-    from engine.backends.vllm import vllm_available
-
-    return "vllm" if vllm_available() else "hf"
 
 
 def close_backend(backend) -> None:

@@ -32,6 +32,7 @@ import threading
 import time
 from dataclasses import dataclass
 
+from engine.backends.names import check_server_options
 from engine.backends.server_probe import API_KEY_VARIABLE, key_problem, probe_servers
 from engine.errors import BackendUnavailable, EngineError
 from engine.generation import Completion, GenerationRequest, GenerationResult
@@ -65,8 +66,6 @@ class OpenAIBackend:
             import openai
         except ImportError:
             raise BackendUnavailable("the openai backend needs the `openai` package: pip install -e '.[openai]'") from None
-        from engine.backends.base import check_server_options
-
         check_server_options(self.name, base_url, dtype)
         if concurrency < 1:
             raise EngineError(f"--concurrency must be at least 1, got {concurrency}")

@@ -16,6 +16,8 @@ from engine.generation import Completion, GenerationRequest, GenerationResult
 
 
 class ScriptedBackend:
+    """A test double that replays canned completions in order and records every request it was asked."""
+
     name = "scripted"
     model = "scripted"
 

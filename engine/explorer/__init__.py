@@ -1,4 +1,4 @@
-"""`python -m engine report RUN [RUN ...]`: one self-contained HTML file to explore runs offline.
+"""The run explorer: one self-contained HTML file to explore runs offline (`python -m engine report`).
 
 The page shows each run's figures and settings, plots (accuracy against depth, by strategy, against tokens;
 pass@k/maj@k; per-step accuracy), an item browser with every step's exact prompt and output, and, for runs of the
@@ -16,14 +16,7 @@ from pathlib import Path
 
 from engine.files import write_atomic
 
-__all__ = ["add_report_parser", "cmd_report", "explorer_html", "write_explorer", "write_run_explorer"]
-
-EXAMPLES = """\
-examples:
-  python -m engine report runs/arithmetic-cot-20250101-120000        # writes report.html in that run folder
-  python -m engine report runs/demo-20250101-120000                  # every run of a demo (or a multi-run eval)
-  python -m engine report runs/A runs/B --out ab.html                # two runs: paired comparison, flipped items
-"""
+__all__ = ["explorer_html", "write_explorer", "write_run_explorer"]
 
 
 def explorer_html(runs: list[dict]) -> str:
@@ -80,20 +73,3 @@ def write_run_explorer(out_folder: Path, summary: dict, records: list[dict]) -> 
     path = out_folder / "report.html"
     write_atomic(path, explorer_html([run]))
     return path
-
-
-def add_report_parser(verbs) -> None:
-    """The `report` verb on an argparse sub-parsers object."""
-    import argparse
-
-    parser = verbs.add_parser("report", help="one self-contained HTML file to explore runs (plots, items, comparison)",
-                              epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("runs", nargs="+", metavar="RUN",
-                        help="run folders written by eval, or a demo / multi-run folder holding several")
-    parser.add_argument("--out", help="the HTML file (default: report.html in a single run folder, "
-                                      "else explorer.html)")
-
-
-def cmd_report(args) -> int:
-    print(f"wrote {write_explorer(args.runs, args.out)}")
-    return 0

@@ -120,8 +120,8 @@ def _labels(folders: list[Path]) -> list[str]:
 
 def _step_match(run: dict):
     """How the run's task compares a predicted step with a gold one (as `scoring.summarize` does); exact if unknown."""
-    from engine.answers import answers_match
-    from engine.tasks import load_spec
+    from engine.scoring.answers import answers_match
+    from engine.tasks.spec import load_spec
 
     try:
         spec, _ = load_spec(run["settings"].get("task") or run["summary"].get("task") or "")
@@ -140,7 +140,7 @@ def status(record: dict) -> str:
 
 def first_wrong(record: dict, match=None) -> int | None:
     """0-based index of the first predicted step that misses its gold step; None when all are right or unknown."""
-    from engine.metrics import first_wrong_step
+    from engine.scoring.metrics import first_wrong_step
 
     gold, pred = record.get("gold_steps"), record.get("pred_steps")
     if not gold or pred is None:
@@ -168,7 +168,7 @@ def item_data(record: dict, run: int, depth, match=None) -> dict:
 
 def k_curves(records: list[dict], match) -> dict | None:
     """pass@k and maj@k for every k from 1 to the samples per item, from the items' own samples; None without."""
-    from engine.metrics import maj_at_k, pass_at_k
+    from engine.scoring.metrics import maj_at_k, pass_at_k
 
     sampled = [r for r in records if r.get("samples") and r.get("samples_correct")]
     if not sampled or len(sampled) < len(records):
@@ -192,7 +192,7 @@ def paired_comparisons(runs: list[dict], items: list[dict]) -> list[dict]:
     The shared items and verdicts are taken as `compare.compare_paired` takes them from the files (the last
     record of an id counts; A's order), so the numbers are those `python -m engine compare A B` prints.
     """
-    from engine.stats import compare_runs
+    from engine.scoring.stats import compare_runs
 
     where = {(item["run"], item["id"]): index for index, item in enumerate(items)}
     verdicts = [{str(r["id"]): bool(r["correct"]) for r in run["records"]} for run in runs]

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engine.errors import EngineError
-from engine.finetune.settings import FinetuneSettings, parse_depths
+from engine.finetune.settings import FinetuneSettings
+from engine.tasks.spec import parse_depths
 
 TRAIN_SEED, VALIDATION_SEED = 1_000_003, 2_000_003
 """Seeds of the synthetic training and validation items; evaluation runs use seed 0 by default."""
@@ -48,7 +49,7 @@ def refuse_evaluation_only(spec, base: Path) -> None:
 
 
 def build_splits(settings: FinetuneSettings, spec, base: Path) -> Splits:
-    from engine.tasks import load_examples
+    from engine.tasks.spec import load_examples
 
     refuse_evaluation_only(spec, base)
     if spec.source.generator:
@@ -76,7 +77,7 @@ def build_splits(settings: FinetuneSettings, spec, base: Path) -> Splits:
 
 def _fresh(spec, base, depths, per_depth, seed, held: set[str]) -> tuple[list, int]:
     """Up to `per_depth` items per depth whose content is not in `held` (duplicates dropped too)."""
-    from engine.tasks import load_examples
+    from engine.tasks.spec import load_examples
 
     kept, skipped, seen = [], 0, set(held)
     for depth in depths:
@@ -96,8 +97,8 @@ def _fresh(spec, base, depths, per_depth, seed, held: set[str]) -> tuple[list, i
 
 
 def _train_rows(spec, base):
-    from engine.datasets import examples_from_rows, read_rows
-    from engine.tasks import expand_path
+    from engine.tasks.datasets import examples_from_rows, read_rows
+    from engine.tasks.spec import expand_path
 
     train_path = expand_path(spec.train.path, base)
     if spec.source.path and train_path.resolve() == expand_path(spec.source.path, base).resolve():

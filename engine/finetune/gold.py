@@ -89,7 +89,7 @@ _ANNOTATION = re.compile(r"<<([^<>=]*)=([^<>]*)>>")
 
 
 def _recalculated(match: re.Match) -> str:
-    from engine.calculator import calculate
+    from engine.sandbox.calculator import calculate
 
     value = calculate(match.group(1))
     return f"<<{match.group(1)}={value if value is not None else match.group(2)}>>"

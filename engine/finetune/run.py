@@ -12,6 +12,7 @@ import json
 import shlex
 import sys
 import time
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -46,8 +47,8 @@ def finetune(settings: FinetuneSettings | None = None, progress=print, **options
     from engine.finetune.data import build_splits
     from engine.finetune.traces import gold_pairs
     from engine.models import DEFAULT_MODEL, check_tokenizer, resolve_model
-    from engine.strategies import STATE_KEYS, check_wiring, initial_state, select_chain
-    from engine.tasks import load_spec
+    from engine.chains.strategies import STATE_KEYS, check_wiring, initial_state, select_chain
+    from engine.tasks.spec import load_spec
 
     settings = settings or FinetuneSettings(**options)
     started = time.perf_counter()
@@ -113,8 +114,8 @@ def _command() -> str:
 def _validator(chain, examples, states, spec):
     """Validation accuracy of the model in training: the chain through the engine's scheduler, on hf."""
     from engine.backends.hf import HFBackend
-    from engine.parsers import is_correct
-    from engine.scheduler import ExampleRun, run_all
+    from engine.scoring.parsers import is_correct
+    from engine.chains.scheduler import ExampleRun, run_all
 
     def validate(model, tokenizer) -> float:
         backend = HFBackend.from_loaded(model, tokenizer)
@@ -141,9 +142,9 @@ def _self_taught(chain, splits, spec, states, validate, settings, base_dir, out,
     from engine.finetune.train import load_for_training
 
     items = _per_depth(splits.train, settings.self_items)
-    rounds, pairs, current = [], [], base_dir
-    from engine.kv_budget import work_of_run
+    from engine.runs.kv_work import work_of_run
 
+    rounds, pairs, current = [], [], base_dir
     name = resolve_backend_name(settings.backend)
     # k samples of every training item at once, the same in every round: estimated once, for vllm only
     work = work_of_run(base_dir, chain, spec, [], items, settings.samples) if name == "vllm" else None
@@ -208,31 +209,30 @@ def _save(model, settings, base_dir: str, target: Path, base_name: str, merged: 
 def before_after(settings, spec, base_dir: str, out: Path, progress) -> dict:
     """The base and the fine-tuned model on the same held-out test items, each depth with its paired test."""
     from engine.backends import close_backend, load_backend, resolve_backend_name
-    from engine.compare import compare_paired
-    from engine.evaluate import EvalSettings, run_eval
-    from engine.finetune.settings import parse_depths
+    from engine.runs.compare import compare_paired
+    from engine.runs.evaluate import run_eval
+    from engine.runs.kv_work import work_of_plans
+    from engine.runs.plan import EvalSettings, prepare
+    from engine.tasks.spec import parse_depths
 
     depths = parse_depths(settings.test_depths) if spec.source.generator else [None]
     name = resolve_backend_name(settings.backend)
-    from engine.kv_budget import work_of_settings
-
-    plans = [EvalSettings(task=settings.task, strategy=settings.strategy, chain=settings.chain, depth=depth,
-                          limit=settings.test_items, model=base_dir) for depth in depths]
+    plans = [prepare(EvalSettings(task=settings.task, strategy=settings.strategy, chain=settings.chain, depth=depth,
+                                  limit=settings.test_items, model=base_dir)) for depth in depths]
     # one estimate for both models (the tuned one has the base's tokenizer): the largest test run, for vllm only
-    work = work_of_settings(plans) if name == "vllm" else None
+    work = work_of_plans(plans) if name == "vllm" else None
     folders: dict[str, dict] = {}
     for label, model in (("base", base_dir), ("tuned", str(out / "model"))):
         backend = load_backend(name, model, progress=progress, kv_work=work)
         try:
-            for depth in depths:
+            for depth, plan in zip(depths, plans):
                 folder = out / "test" / label / (f"d{depth}" if depth else "all")
-                if (folder / "summary.json").exists():  # a resumed run keeps finished test runs
+                if (folder / "summary.json").exists():  # a resumed run tests its model afresh
                     import shutil
 
                     shutil.rmtree(folder)
-                run_eval(EvalSettings(task=settings.task, strategy=settings.strategy, chain=settings.chain, depth=depth,
-                                      limit=settings.test_items, model=model, backend=name, out=str(folder)),
-                         backend=backend, progress=False)
+                one = plan.settings.model_copy(update={"model": model, "backend": name, "out": str(folder)})
+                run_eval(replace(plan, settings=one), backend=backend, progress=False)  # same items and chain
                 folders.setdefault(str(depth or "all"), {})[label] = str(folder)
         finally:
             close_backend(backend)

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from engine.chain import sampled
+from engine.chains.nodes import sampled
 from engine.finetune.traces import TrainingPair, record_pairs
-from engine.parsers import is_correct
-from engine.scheduler import ExampleRun, run_all
+from engine.scoring.parsers import is_correct
+from engine.chains.scheduler import ExampleRun, run_all
 
 
 def hint_text(example) -> str:

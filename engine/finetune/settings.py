@@ -6,31 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
-from engine.errors import EngineError
-
-
-def parse_depths(text: str) -> list[int]:
-    """ "1-4" -> [1, 2, 3, 4]; "1-4,6,8" -> [1, 2, 3, 4, 6, 8].
-
-    >>> parse_depths("1-3,6")
-    [1, 2, 3, 6]
-    """
-    depths: set[int] = set()
-    for part in str(text).split(","):
-        part = part.strip()
-        try:
-            if "-" in part:
-                low, high = (int(x) for x in part.split("-", 1))
-                if low > high:
-                    raise ValueError
-                depths.update(range(low, high + 1))
-            elif part:
-                depths.add(int(part))
-        except ValueError:
-            raise EngineError(f"depths must look like 1-4 or 1-4,6,8, got {text!r}") from None
-    if not depths or min(depths) < 1:
-        raise EngineError(f"depths must be whole numbers of at least 1, got {text!r}")
-    return sorted(depths)
+from engine.tasks.spec import parse_depths
 
 
 class FinetuneSettings(BaseModel):

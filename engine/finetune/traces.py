@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from engine.backends.formatting import cut_at_stop, prompt_text, prompt_token_ids
 from engine.errors import EngineError
 from engine.generation import Completion, GenerationRequest, GenerationResult
-from engine.scheduler import ExampleRun
+from engine.chains.scheduler import ExampleRun
 
 MODEL_KINDS = ("model", "model+calculator")
 

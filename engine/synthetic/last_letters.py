@@ -18,7 +18,7 @@ from __future__ import annotations
 import random
 
 from engine.examples import Example
-from engine.synthetic import check_args
+from engine.synthetic.args import check_args
 
 MAX_DEPTH = 20
 PREFIX = "letters"

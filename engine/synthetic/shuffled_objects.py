@@ -27,7 +27,7 @@ import random
 
 from engine.errors import EngineError
 from engine.examples import Example
-from engine.synthetic import check_args
+from engine.synthetic.args import check_args
 
 MAX_DEPTH = 20
 PREFIX = "shuffle"

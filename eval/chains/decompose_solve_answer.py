@@ -6,8 +6,7 @@ sub-questions, answer them in order (a step named `working`, so per-step accurac
 final answer, parsed with the task's own parser. Templates: the `dsa_*.jinja` files beside this one.
 """
 
-from engine.chain import Sequence, Step
-from engine.sampling import SamplingSettings
+from engine import SamplingSettings, Sequence, Step
 
 TOKENS = 128
 """Most new tokens in each step (DSPy's side uses the same `max_tokens`)."""

@@ -1,8 +1,7 @@
 """The 3-step chain the benchmarks time (restate, work, answer), each step with a small token limit so that a
 thousand items fit in minutes on a CPU. Also a --chain: `--chain eval/chains/three_steps.py:three_steps`."""
 
-from engine.chain import Sequence, Step
-from engine.sampling import SamplingSettings
+from engine import SamplingSettings, Sequence, Step
 
 TOKENS = 24
 

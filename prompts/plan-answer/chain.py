@@ -7,8 +7,7 @@ Per-step accuracy reads the text of a step named `working` when the chain has on
 generator, or from a data file's `steps_field`).
 """
 
-from engine.chain import Sequence, Step
-from engine.sampling import SamplingSettings
+from engine import SamplingSettings, Sequence, Step
 
 
 def work_then_answer(spec):

@@ -1,0 +1,34 @@
+"""The backends' names and the checks on them that need no backend loaded: what `auto` means, and which
+options belong to which backend. Every backend module may import this; it imports none of them at load time."""
+
+from __future__ import annotations
+
+from engine.errors import EngineError
+
+BACKENDS = ("hf", "vllm", "openai")
+LOCAL_BACKENDS = ("hf", "vllm")
+"""Backends that hold the weights in this process (fine-tuning and the demo need those)."""
+
+
+def check_server_options(name: str, base_url: str | None, dtype: str = "auto") -> None:
+    """`--base-url` belongs to the openai backend and that backend needs it; a server's dtype is its own."""
+    if name == "openai" and not base_url:
+        raise EngineError("--backend openai needs --base-url, e.g. --base-url http://127.0.0.1:8000/v1 "
+                          "(a comma list spreads requests over several servers)")
+    if base_url and name != "openai":
+        raise EngineError(f"--base-url is for --backend openai, not {name}: drop it, or add --backend openai")
+    for url in (base_url or "").split(","):
+        if url.strip() and not url.strip().startswith(("http://", "https://")):
+            raise EngineError(f"--base-url {url.strip()!r} is not an http(s) URL: write it like http://127.0.0.1:8000/v1")
+    if name == "openai" and dtype != "auto":
+        raise EngineError(f"--dtype {dtype} cannot be chosen per request: the server loaded its weights; "
+                          "start it with that dtype (vllm serve ... --dtype float32) and pass --dtype auto")
+
+
+def resolve_backend_name(name: str) -> str:
+    """`auto` means vllm where it is installed, else hf; any other name stands."""
+    if name != "auto":
+        return name
+    from engine.backends.vllm import vllm_available
+
+    return "vllm" if vllm_available() else "hf"

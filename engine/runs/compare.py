@@ -1,0 +1,44 @@
+"""`python -m engine compare RUN_A RUN_B`: is B's accuracy different from A's beyond noise, on the same items?"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from engine.errors import EngineError
+from engine.files import read_records
+from engine.scoring.stats import compare_runs
+
+
+def load_correct(folder: str) -> dict[str, bool]:
+    path = Path(folder) / "samples.jsonl"
+    if not path.exists():
+        raise EngineError(f"{folder} has no samples.jsonl: pass a run folder written by `python -m engine eval`")
+    records, _ = read_records(path)  # a half-written last line (a killed run) is left out, not fatal
+    correct = {}
+    for record in records:
+        correct[record["id"]] = bool(record["correct"])
+    return correct
+
+
+def compare_paired(run_a: str, run_b: str) -> tuple[dict, dict, list[str]]:
+    """`compare_runs` on the items two run folders share; also returns both runs' verdicts and the shared ids."""
+    a, b = load_correct(run_a), load_correct(run_b)
+    shared = [item for item in a if item in b]
+    if not shared:
+        raise EngineError(f"{run_a} and {run_b} share no items: compare runs of the same task and data")
+    return compare_runs([a[i] for i in shared], [b[i] for i in shared]), {"a": a, "b": b}, shared
+
+
+def compare_folders(run_a: str, run_b: str) -> str:
+    result, runs, shared = compare_paired(run_a, run_b)
+    a, b = runs["a"], runs["b"]
+    lines = [
+        f"items compared: {len(shared)} (only in A: {len(a) - len(shared)}, only in B: {len(b) - len(shared)})",
+        f"A {run_a}: {100 * result['accuracy_a']:.1f}%   B {run_b}: {100 * result['accuracy_b']:.1f}%",
+        f"McNemar exact: A right/B wrong {result['mcnemar']['b01']}, A wrong/B right {result['mcnemar']['b10']}, "
+        f"p = {result['mcnemar']['p_value']:.4g}",
+        f"paired bootstrap: delta {100 * result['bootstrap']['delta']:+.1f} points, 95% CI "
+        f"[{100 * result['bootstrap']['ci95'][0]:+.1f}, {100 * result['bootstrap']['ci95'][1]:+.1f}]",
+        result["verdict"],
+    ]
+    return "\n".join(lines)

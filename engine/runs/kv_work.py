@@ -1,0 +1,88 @@
+"""How much KV cache a run needs, estimated before the engine starts, so that vLLM reserves that and not a fixed
+share of the machine's memory (the arithmetic from work to bytes is the backend's: `engine.backends.kv_cache`).
+
+A run knows its work before the engine starts: how many sequences can be in flight at once (items × samples, up
+to vLLM's `max_num_seqs`), the longest first prompt, the tokens its chain may add to one sequence (every step's
+`max_tokens` along the chain, since later steps' prompts carry earlier outputs), and the prompt opening every
+item shares (few-shot exemplars, which prefix caching stores once). The estimate is an upper bound on what the
+chain can hold at one time.
+"""
+
+from __future__ import annotations
+
+from engine.backends.kv_cache import MAX_NUM_SEQS, KVWork
+
+
+def chain_tokens(chain, context: int) -> int:
+    """Tokens a chain may generate into one item's sequences: `max_tokens` of each model step, repeated for loops
+    and sub-questions, capped at the context (a prompt can never hold more)."""
+    def walk(node) -> int:
+        sampling = getattr(node, "sampling", None)
+        own = sampling.max_tokens if sampling is not None else 0
+        if hasattr(node, "nodes"):  # Sequence
+            return own + sum(walk(child) for child in node.nodes)
+        if hasattr(node, "plan"):  # Decompose: the plan, then one solve per sub-question
+            return walk(node.plan) + node.max_sub_questions * walk(node.solve)
+        if hasattr(node, "body"):  # Loop: iterations pile up in one sequence unless each prompt starts afresh
+            iterations = getattr(node, "max_iterations", 1) if getattr(node, "carries_outputs", True) else 1
+            return iterations * walk(node.body)
+        if hasattr(node, "inner"):  # Vote: each branch is its own sequence, counted in `sequences`
+            return walk(node.inner)
+        return own
+
+    return min(walk(chain), context)
+
+
+def common_prefix(token_lists: list[list[int]]) -> int:
+    """Length of the token prefix every list starts with."""
+    if not token_lists:
+        return 0
+    first, length = token_lists[0], min(len(t) for t in token_lists)
+    for index in range(length):
+        if any(t[index] != first[index] for t in token_lists):
+            return index
+    return length
+
+
+def estimate_work(chain, states: list[dict], samples: int, tokenizer, context: int = 4096) -> KVWork:
+    """The KV work of running `chain` over items with these initial `states` (first prompts rendered here)."""
+    from engine.backends.formatting import prompt_token_ids
+    from engine.chains.scheduler import first_request
+
+    prompts = []
+    for state in states:
+        request = first_request(chain, state)
+        if request is not None:
+            prompts.append(prompt_token_ids(request, tokenizer))
+    shared = common_prefix(prompts) if len(prompts) > 1 else 0
+    longest = max((len(p) for p in prompts), default=0)
+    per_sequence = min(context, longest - shared + chain_tokens(chain, context))
+    sequences = min(MAX_NUM_SEQS, max(1, len(states) * max(1, samples)))
+    return KVWork(sequences=sequences, tokens_per_sequence=per_sequence, shared_prefix=shared)
+
+
+def work_of_run(model: str | None, chain, spec, exemplars: list[dict], examples, samples: int) -> KVWork:
+    """The KV work of one evaluation run (its items' first prompts, through the model's own tokenizer)."""
+    from transformers import AutoTokenizer
+
+    from engine.models import resolve_model
+    from engine.chains.strategies import initial_state
+
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model(model))
+    return estimate_work(chain, [initial_state(e, spec, exemplars) for e in examples], samples, tokenizer)
+
+
+def work_of_plan(plan, examples=None) -> KVWork:
+    """The KV work of one run's plan, over `examples` (default: all of the plan's items)."""
+    settings = plan.settings
+    return work_of_run(settings.model, plan.chain, plan.spec, plan.exemplars,
+                       plan.examples if examples is None else examples, settings.samples)
+
+
+def work_of_plans(plans) -> KVWork:
+    """The largest KV work among several runs' plans that will share one engine (they run one after another)."""
+    work = None
+    for plan in plans:
+        one = work_of_plan(plan)
+        work = one if work is None else work.merge(one)
+    return work

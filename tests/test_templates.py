@@ -1,4 +1,5 @@
 import time
+from pathlib import Path
 
 import jinja2
 import pytest
@@ -195,9 +196,24 @@ def test_unknown_role(user_dir):
 
 
 def test_required_variables_of_shipped_templates():
-    assert required_variables("cot/reason.jinja") == {"instruction", "question", "answer_hint", "hint"}
-    assert required_variables("stepwise/step.jinja") == {"value", "remaining", "hint"}
+    """`hint` is the self-taught rounds' business: the templates test it with `is defined`, so no chain has to
+    provide it, and it is shown only where a round sets it."""
+    assert required_variables("cot/reason.jinja") == {"instruction", "question", "answer_hint"}
+    assert required_variables("stepwise/step.jinja") == {"value", "remaining"}
     assert {"question", "solved", "sub_question"} <= required_variables("decompose/solve.jinja")
+    fields = {"question": "What is 2 + 3?", "instruction": "", "answer_hint": "a number"}
+    plain = render("cot/reason.jinja", fields).messages[-1][1]
+    hinted = render("cot/reason.jinja", {**fields, "hint": "(The answer is 5.)"}).messages[-1][1]
+    assert "(The answer is 5.)" not in plain and hinted == plain.replace("What is 2 + 3?", "What is 2 + 3?\n(The answer is 5.)")
+
+
+def test_a_variable_tested_with_defined_is_optional_and_any_other_is_required(user_dir):
+    (Path(user_dir) / "optional.jinja").write_text(
+        "{% if note is defined %}{{ note }}{% endif %}{{ question }}{% if extra %}{{ extra }}{% endif %}")
+    assert required_variables("optional.jinja", (user_dir,)) == {"question", "extra"}
+    assert render("optional.jinja", {"question": "Q", "extra": ""}, (user_dir,)).text == "Q"
+    with pytest.raises(TemplateError, match="extra"):
+        render("optional.jinja", {"question": "Q"}, (user_dir,))
 
 
 def test_undefined_attribute_is_an_error_naming_it_and_its_line(user_dir):

@@ -3,8 +3,9 @@
 Every program runs against real secrets the test plants outside the box: a marker file in ``tmp_path``, secret
 environment variables in this process, a victim process holding a secret in its environment, a listening
 socket. A check asserts the secret never shows up in what came back (not merely that there was an error),
-then that the engine still runs the next program. The table holds the same checks with and without
-bubblewrap (run once more with ENGINE_SANDBOX_NO_BWRAP=1); kinds that only the box contains say so.
+then that the engine still runs the next program. The whole table runs twice in the one test command: inside
+bubblewrap, and without it (ENGINE_SANDBOX_NO_BWRAP=1), so the fallback layers meet every attack too; kinds
+that only the box contains say so.
 """
 
 import os
@@ -17,7 +18,9 @@ from typing import Callable
 
 import pytest
 
+from engine import sandbox_box
 from engine.sandbox import STDOUT_CAP, VALUE_CAP, ProgramResult, isolation_layers, run_program
+from sandbox_machine import bwrap_required
 
 SECRET_ENV = {"ENGINE_TEST_SECRET": "env-secret-5a1f", "AWS_SECRET_ACCESS_KEY": "aws-secret-93c2"}
 VICTIM_SECRET = "victim-secret-77e0"
@@ -186,9 +189,32 @@ def context(tmp_path_factory):
         victim.wait()
 
 
+@pytest.fixture(scope="module", params=["bubblewrap", "no-bubblewrap"])
+def way(request) -> list[str]:
+    """The layers of one way through the table: inside bubblewrap, or without it (ENGINE_SANDBOX_NO_BWRAP=1)."""
+    with pytest.MonkeyPatch.context() as patch:
+        if request.param == "no-bubblewrap":
+            patch.setenv(sandbox_box.OPT_OUT, "1")
+        else:
+            patch.delenv(sandbox_box.OPT_OUT, raising=False)
+        sandbox_box._probe.cache_clear()
+        try:
+            layers = isolation_layers()
+            if request.param == "no-bubblewrap":
+                assert "bubblewrap" not in layers, layers
+            elif "bubblewrap" not in layers:
+                reason = sandbox_box.unavailable_reason()
+                if bwrap_required():
+                    pytest.fail(f"bubblewrap must run here (Linux, root, apt-get) but does not: {reason}", pytrace=False)
+                pytest.skip(f"bubblewrap cannot run here ({reason}): only the way without it is tested")
+            yield layers
+        finally:
+            sandbox_box._probe.cache_clear()
+
+
 @pytest.mark.parametrize("kind", KINDS, ids=[kind.name for kind in KINDS])
-def test_hostile_program_is_contained(kind, context, monkeypatch):
-    if kind.name in BOX_ONLY and "bubblewrap" not in isolation_layers():
+def test_hostile_program_is_contained(way, kind, context, monkeypatch):
+    if kind.name in BOX_ONLY and "bubblewrap" not in way:
         pytest.skip(f"only bubblewrap contains this: {BOX_ONLY[kind.name]}")
     for name, value in SECRET_ENV.items():
         monkeypatch.setenv(name, value)

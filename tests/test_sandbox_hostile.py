@@ -71,6 +71,11 @@ def _capped(result: ProgramResult, ctx: Context) -> None:
     assert len(result.stdout) <= STDOUT_CAP + 100 and (result.value is None or len(result.value) <= VALUE_CAP)
 
 
+def _threads_refused(result: ProgramResult, ctx: Context) -> None:
+    # Unlimited, the threads would all start, finish their short sleep and the program would succeed.
+    assert (result.error, result.stdout.strip()) == ("RuntimeError: can't start new thread", "started 0"), result
+
+
 def _memory(result: ProgramResult, ctx: Context) -> None:
     assert result.error == "memory limit exceeded"
 
@@ -139,7 +144,10 @@ KINDS = [
         "module = importlib.util.module_from_spec(spec)\nprint('loaded native code', module)\n")),
     Kind("ctypes", "import ctypes\nlibc = ctypes.CDLL(None)\nlibc.system(b'cat ' + SECRET_PATH.encode())\n"),
     Kind("fork-bomb", "import os\nwhile True:\n    os.fork()\n", _victim_alive),
-    Kind("thread-bomb", "import threading, time\nfor _ in range(1000):\n    threading.Thread(target=time.sleep, args=(60,)).start()\n"),
+    Kind("thread-bomb", (
+        "import threading, time\nthreading.stack_size(1 << 16)\nstarted = 0\ntry:\n    for _ in range(1000):\n"
+        "        threading.Thread(target=time.sleep, args=(0.2,)).start()\n        started += 1\n"
+        "finally:\n    print('started', started)\n"), _threads_refused),
     Kind("subprocess", "import subprocess\nprint(subprocess.run(['cat', SECRET_PATH], capture_output=True).stdout)\n"),
     Kind("socket-to-host", "import socket\nsocket.create_connection(('127.0.0.1', PORT), timeout=1).sendall(b'hi')\n",
          _no_connection),

@@ -22,7 +22,7 @@ def bwrap_problem() -> str | None:
     """Why bwrap cannot make a box here (one line), or None when it runs a trivial command in one."""
     path = shutil.which("bwrap")
     if path is None:
-        return "bwrap is not installed"
+        return "bwrap is not installed (apt-get install bubblewrap)"
     try:
         probe = subprocess.run([path, "--unshare-all", "--ro-bind", "/", "/", "true"], capture_output=True,
                                timeout=20)

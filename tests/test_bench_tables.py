@@ -28,13 +28,41 @@ def test_a_partial_rerun_keeps_the_commands_behind_the_other_figures():
         ["python eval/bench_chains.py (overhead, votes)"]  # an old single-string entry, wholly remeasured
 
 
+def spread(median: float, low: float, high: float) -> dict:
+    return {"median": median, "min": low, "max": high, "values": [low, median, high]}
+
+
 def test_the_table_shows_every_figure_present_with_its_target(tmp_path, monkeypatch):
+    """Every kind of figure bench_all knows, each with its own numbers, so a row left out or mixed up shows."""
     bench_all = load("bench_all")
     monkeypatch.setattr(bench_all, "RESULTS", tmp_path)
-    figure = {"median": 0.42, "min": 0.4, "max": 0.5, "values": [0.4, 0.42, 0.5]}
     (tmp_path / "chains.json").write_text(json.dumps({
-        "overhead": {"engine/raw": figure, "target": "<= 1.05", "met": True},
-        "startup": {"in-process/processes first_request_s": figure}}))
-    rows = bench_all.rows_from_results("missing.json", "missing.json")
-    assert rows == [("engine / raw vllm.LLM.generate, same prompts", "0.42 (0.40-0.50)", "<= 1.05", "True"),
-                    ("start-up to the first result, in-process/processes first_request_s", "0.42 (0.40-0.50)", "", "")]
+        "overhead": {"engine/raw": spread(0.99, 0.96, 1.01), "target": "<= 1.05", "met": True},
+        "batched": {"per_item/batched": spread(3.14, 3.0, 3.3), "target": ">= 2", "met": True},
+        "votes": {"k/one": spread(2.71, 2.5, 2.9), "target": "<= 2", "met": False},
+        "startup": {"work": [60, 464, 27], "sized/share first_request_s": spread(0.98, 0.97, 0.99),
+                    "in-process/processes peak_rss_mb": spread(0.42, 0.4, 0.5)},
+        "scaling": {"rows": [{"items": 64}, {"items": 256}, {"items": 1024}], "seconds_per_token_ratio": 0.838,
+                    "peak_rss_ratio": 1.6, "met": {"seconds_per_token_ratio": True, "peak_rss_ratio": False}}}))
+    (tmp_path / "scheduler.json").write_text(json.dumps({
+        "depth": 3, "limit": 64, "continuous/waves": spread(0.55, 0.5, 0.7), "continuous/ceiling": spread(1.3, 1.2, 1.4)}))
+    (tmp_path / "lm-eval.json").write_text(json.dumps({"limit": 200, "table": {
+        "lm-eval wall s": {**spread(1189.6, 1189.6, 1189.6), "target": None, "met": None},
+        "same prompts: wall engine/lm-eval": {**spread(0.813, 0.8, 0.85), "target": "<= 0.8", "met": False},
+        "same prompts: identical answers": {**spread(1.0, 1.0, 1.0), "target": ">= 0.99", "met": True}}}))
+    rows = bench_all.rows_from_results("scheduler.json", "lm-eval.json")
+    assert rows == [
+        ("engine / raw vllm.LLM.generate, same prompts", "0.99 (0.96-1.01)", "<= 1.05", "True"),
+        ("3-step chain: one item at a time / batched", "3.14 (3.00-3.30)", ">= 2", "True"),
+        ("self-consistency k=8 via n / one sample", "2.71 (2.50-2.90)", "<= 2", "False"),
+        ("start-up to the first result, sized/share first_request_s", "0.98 (0.97-0.99)", "", ""),
+        ("start-up to the first result, in-process/processes peak_rss_mb", "0.42 (0.40-0.50)", "", ""),
+        ("scaling 64/256/1024 items: (seconds ratio) / (tokens ratio)", "0.84", "<= 1", "True"),
+        ("peak RSS 1024 items / 64 items", "1.60", "<= 1.5", "False"),
+        ("continuous/waves (decompose d3, 64 items)", "0.55 (0.50-0.70)", "<= 0.6", "True"),
+        ("continuous/ceiling (decompose d3, 64 items)", "1.30 (1.20-1.40)", "<= 1.25", "False"),
+        ("lm-eval GSM8K 200 items, same prompts: wall engine/lm-eval", "0.813 (0.800-0.850)", "<= 0.8", "False"),
+        ("lm-eval GSM8K 200 items, same prompts: identical answers", "1.000 (1.000-1.000)", ">= 0.99", "True"),
+    ]
+    (tmp_path / "chains.json").unlink()
+    assert bench_all.rows_from_results("missing.json", "missing.json") == []  # no files, no rows

@@ -19,7 +19,7 @@ from engine.sampling import SamplingSettings
 from engine.chains.scheduler import ExampleRun, run_all
 from engine.runs.step_cache import CachedBackend, StepCache, model_identity
 
-from crash_driver import SlowSolver, settings as crash_settings
+from crash_driver import SlowSolver, settings as crash_settings, solve_step
 
 
 def solver() -> SlowSolver:
@@ -52,6 +52,14 @@ def test_a_scripted_backend_without_identity_is_never_cached(tmp_path):
     backend = ScriptedBackend(lambda r: "The answer is 3")
     cache = StepCache(tmp_path / "c.sqlite")
     assert model_identity(backend, cache) is None
+    cache.close()
+    # the same run twice on one cache file: the second asks the backend everything again, and nothing is stored
+    first, second = ScriptedBackend(solve_step), ScriptedBackend(solve_step)
+    run_eval(crash_settings(str(tmp_path / "a"), str(tmp_path / "c.sqlite")), backend=first, progress=False)
+    summary = run_eval(crash_settings(str(tmp_path / "b"), str(tmp_path / "c.sqlite")), backend=second, progress=False)
+    assert summary["step_cache"] is None and len(second.calls) == len(first.calls) == summary["waves"] > 0
+    assert StepCache(tmp_path / "c.sqlite").stats()["entries"] == 0
+    assert conclusions(records_of(tmp_path / "a")) == conclusions(records_of(tmp_path / "b"))
 
 
 @pytest.fixture

@@ -71,9 +71,13 @@ def test_items_carry_status_depth_steps_and_first_wrong_from_the_records(paired)
         assert item["status"] == ("unparsed" if record["unparsed"] else "correct" if record["correct"] else "wrong")
         assert item["steps"][0]["prompt"] == record["steps"][0]["prompt"]
         assert item["steps"][0]["outputs"] == record["steps"][0]["outputs"]
-        assert item["first_wrong"] == first_wrong(record)
     assert [i["status"] for i in data["items"] if i["run"] == 1].count("unparsed") == 1
-    assert any(i["first_wrong"] is not None for i in data["items"])  # cot text is searched for the gold steps
+    # The cot texts state only a final answer, searched for the gold steps: a wrong answer equal to step 1's
+    # value (A's items 0 and 3 answer 1 and 3, B's item 1 answers 3) gets step 1 right and goes wrong at
+    # step 2; every other item misses its first step, right answer or not.
+    late = {(0, "arith-d2-s0-0"), (0, "arith-d2-s0-3"), (1, "arith-d2-s0-1")}
+    assert {(i["run"], i["id"]): i["first_wrong"] for i in data["items"]} == {
+        (run, f"arith-d2-s0-{n}"): 1 if (run, f"arith-d2-s0-{n}") in late else 0 for run in (0, 1) for n in range(8)}
 
 
 def test_paired_comparison_matches_engine_compare_and_lists_the_flips(paired):
@@ -207,16 +211,23 @@ def test_default_out_and_the_report_verb(paired, demo, tmp_path, monkeypatch, ca
 def test_k_curves_end_at_the_summary_figures(tmp_path):
     from engine import EvalSettings, run_eval
 
-    answers = iter(range(10_000))
-    backend = answering(1, 6, lambda i, gold: f"The answer is {gold if next(answers) % 3 else 0}.")
+    # each item's three samples, right (T) or wrong (F, always gold + 1), in the order they are drawn
+    samples = ["FFF", "FTF", "FTT", "TFT", "TTT", "FTT"]
+    backend = answering(1, 6, lambda i, gold: [f"The answer is {gold if s == 'T' else int(gold) + 1}."
+                                               for s in samples[i]])
     summary = run_eval(EvalSettings(task="arithmetic", strategy="cot", depth=1, limit=6, samples=3,
                                     out=str(tmp_path / "sc"), no_cache=True), backend=backend, progress=False)
     run = load_run(tmp_path / "sc")
     curves = page_data([run])["runs"][0]["k_curves"]
+    # Worked by hand. Right samples per item c = 0, 1, 2, 2, 3, 2 of n = 3; pass@k = 1 - C(n-c, k) / C(n, k):
+    # pass@1 = c/3 summed over items = 10/3, over 6 items 5/9; pass@2 gives 0, 2/3, 1, 1, 1, 1 (14/18 = 7/9);
+    # pass@3 is 1 for every item with a right sample: 5/6.
+    # maj@1 is the first sample (T on items 3 and 4: 1/3); at k = 2 a tie goes to the first answer, so maj@2 =
+    # maj@1; maj@3 is right where two of three are (items 2, 3, 4, 5: 2/3).
     assert curves["k"] == [1, 2, 3]
-    assert curves["pass"][0] == pytest.approx(summary["pass@1"])
-    assert curves["pass"][2] == pytest.approx(summary["pass@3"])
-    assert curves["maj"][2] == pytest.approx(summary["maj@3"])
+    assert curves["pass"] == pytest.approx([5 / 9, 7 / 9, 5 / 6])
+    assert curves["maj"] == pytest.approx([1 / 3, 1 / 3, 2 / 3])
+    assert (summary["pass@1"], summary["pass@3"], summary["maj@3"]) == pytest.approx((5 / 9, 5 / 6, 2 / 3))
     assert k_curves(run["records"][:0], None) is None
 
 

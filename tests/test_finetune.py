@@ -171,6 +171,32 @@ def test_a_tiny_model_learns_and_the_result_is_a_model_everywhere(tmp_path, tiny
         resolve_model(str(moved))
 
 
+def test_a_merged_adapter_answers_as_base_plus_adapter_not_as_the_base(tmp_path, tiny_model_dir, monkeypatch):
+    """A LoRA adapter with non-zero weights, given as --model: the merged checkpoint's logits are the adapted
+    model's, and differ from the base's."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from engine.models import resolve_model
+
+    monkeypatch.setenv("ENGINE_CACHE", str(tmp_path / "cache"))
+    torch.manual_seed(1)
+    base = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32)
+    adapted = get_peft_model(base, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj", "down_proj"],
+                                              init_lora_weights=False))  # random A and B: a real change
+    adapted.save_pretrained(tmp_path / "adapter")
+    ids = torch.tensor([[1, 20, 300, 4000, 5]])
+    with torch.no_grad():
+        with_adapter = adapted(ids).logits
+        with adapted.disable_adapter():
+            without = adapted(ids).logits
+        merged = AutoModelForCausalLM.from_pretrained(resolve_model(str(tmp_path / "adapter")), dtype=torch.float32)
+        answer = merged(ids).logits
+    assert (with_adapter - without).abs().max() > 1e-2  # the adapter changes the answer ...
+    torch.testing.assert_close(answer, with_adapter, rtol=1e-4, atol=1e-4)  # ... and the merged model gives it
+
+
 def test_a_stopped_run_resumes_from_its_last_checkpoint(tmp_path, tiny_model_dir, monkeypatch):
     import engine.finetune.train as train
     from transformers import TrainerCallback

@@ -77,7 +77,9 @@ def test_the_work_of_a_real_run(tiny_model_dir):
     assert work.tokens_per_sequence == max(map(len, prompts)) - work.shared_prefix + 384
     wider = estimate_work(chain, [initial_state(e, spec, exemplars) for e in examples] * 30, 3, tokenizer)
     assert wider.sequences == 256
-    assert work_of_plans([plan, prepare(settings.model_copy(update={"limit": 2}))]) == work  # the larger of two
+    smaller = prepare(settings.model_copy(update={"limit": 2}))
+    assert work_of_plans([smaller]).tokens < work.tokens
+    assert work_of_plans([smaller, plan]) == work_of_plans([plan, smaller]) == work  # the larger of two
 
 
 @pytest.mark.vllm

@@ -1,10 +1,11 @@
 """Each isolation layer, checked by what it does, and agreeing with what `isolation_layers()` reports.
 
 Layers that depend on the machine are not skipped: the test predicts them from the machine (independently of
-the engine) and asserts the report and the behaviour agree. On x86-64/aarch64 Linux seccomp must be there;
-where bwrap runs (as on the project's development machine, root, bwrap installed) bubblewrap and the network
-namespace must be. `engine.sandbox.launch._run(..., disable=...)` turns the audit hook and seccomp off so that a
-layer is seen working on its own.
+the engine) and asserts the report and the behaviour agree. On x86-64/aarch64 Linux seccomp and dropped
+capabilities must be there; on Linux as root with apt-get (as in CI, where the set-up installs it) bubblewrap
+must run, and a missing or broken bwrap fails the suite in one line; elsewhere the engine must report the
+fallback. `engine.sandbox.launch._run(..., disable=...)` turns the audit hook and seccomp off, and
+ENGINE_SANDBOX_NO_BWRAP the box, so that a layer is seen working on its own.
 """
 
 import dis
@@ -23,6 +24,7 @@ import pytest
 
 from engine.sandbox import box as sandbox_box
 from engine.sandbox.launch import _run, isolation_layers
+from sandbox_machine import bwrap_problem, bwrap_required
 
 REPO = Path(__file__).resolve().parents[1]
 NO_HOOK = ("audit-hook",)
@@ -37,10 +39,7 @@ def run_alone(code: str, disable: tuple[str, ...]) -> str | None:
 
 def _bwrap_expected() -> bool:
     """Whether bwrap can make a box here, asked of bwrap directly (not through the engine)."""
-    if os.environ.get(sandbox_box.OPT_OUT, "") not in ("", "0") or not shutil.which("bwrap"):
-        return False
-    probe = subprocess.run(["bwrap", "--unshare-all", "--ro-bind", "/", "/", "true"], capture_output=True)
-    return probe.returncode == 0
+    return os.environ.get(sandbox_box.OPT_OUT, "") in ("", "0") and bwrap_problem() is None
 
 
 def _unshare_expected() -> bool:
@@ -64,6 +63,29 @@ def test_reported_layers_match_this_machine(layers):
         assert {"bubblewrap", "netns", "seccomp", "no-capabilities", "nproc"} <= set(layers)
 
 
+def test_bubblewrap_runs_where_the_set_up_installs_it(layers):
+    """Linux, root, apt-get (as in CI): the box must be there; elsewhere the fallback must be reported as such."""
+    problem = bwrap_problem()
+    if bwrap_required():
+        if problem is not None:
+            pytest.fail(f"bubblewrap must run on this machine (Linux, root, apt-get), but {problem}", pytrace=False)
+        assert "bubblewrap" in layers, f"bwrap runs here but the engine does not use it: {sandbox_box.unavailable_reason()}"
+    elif "bubblewrap" not in layers:
+        assert sandbox_box.unavailable_reason() and sandbox_box.box_command("/tmp") is None
+    else:
+        assert problem is None and sandbox_box.unavailable_reason() is None
+
+
+@pytest.fixture
+def without_box(monkeypatch):
+    """Programs run without bubblewrap (which drops capabilities and hides /proc too), to see the inner layers."""
+    monkeypatch.setenv(sandbox_box.OPT_OUT, "1")
+    sandbox_box._probe.cache_clear()
+    yield
+    monkeypatch.delenv(sandbox_box.OPT_OUT)
+    sandbox_box._probe.cache_clear()
+
+
 def test_seccomp_refuses_fork_and_threads_with_the_hook_off(layers):
     if "seccomp" not in layers:
         assert not (sys.platform.startswith("linux") and os.uname().machine in ("x86_64", "aarch64"))
@@ -74,10 +96,24 @@ def test_seccomp_refuses_fork_and_threads_with_the_hook_off(layers):
     assert run_alone(code, NO_HOOK) == "1 can't start new thread"
 
 
-def test_no_capabilities_even_for_root(layers):
-    code = ("import resource\ntry:\n    resource.setrlimit(resource.RLIMIT_AS, (-1, -1))\n    print('raised')\n"
-            "except (ValueError, OSError) as e:\n    print('refused')\n")
-    assert run_alone(code, NO_HOOK) == ("refused" if ("no-capabilities" in layers or os.geteuid() != 0) else "raised")
+def test_no_capabilities_even_for_root(without_box):
+    """The runner's own capset, outside the box: no capability left, so even root may neither raise its hard
+    memory limit (CAP_SYS_RESOURCE) nor give a file away (CAP_CHOWN)."""
+    code = ("import os, resource\n"
+            "def attempt(action):\n    try:\n        action()\n        return 'done'\n"
+            "    except (ValueError, OSError):\n        return 'refused'\n"
+            "try:\n    caps = [l.split()[1] for l in open('/proc/self/status') if l.startswith(('CapEff', 'CapPrm'))]\n"
+            "except OSError:\n    caps = 'no /proc'\n"
+            "open('mine', 'w').close()\n"
+            "print(caps, attempt(lambda: resource.setrlimit(resource.RLIMIT_AS, (-1, -1))),\n"
+            "      attempt(lambda: os.chown('mine', 4321, 4321)))\n")
+    result, layers = _run(code, 5.0, 256, None, NO_HOOK)
+    assert result.ok and "bubblewrap" not in layers, (result, layers)
+    if sys.platform.startswith("linux") and os.uname().machine in ("x86_64", "aarch64"):
+        assert "no-capabilities" in layers, layers
+        assert result.value == "['0000000000000000', '0000000000000000'] refused refused"
+    else:  # no capset here: only an unprivileged user is refused
+        assert result.value.endswith("refused refused" if os.geteuid() != 0 else "done done"), result
 
 
 def test_network_namespace_holds_only_loopback(layers):

@@ -104,6 +104,8 @@ def test_generated_task_honours_depth_limit_and_seed():
     a = load_examples(spec, base, limit=5, depth=4, seed=3)
     assert len(a) == 5 and all(len(e.gold_steps) == 4 for e in a)
     assert a == load_examples(spec, base, limit=5, depth=4, seed=3)
+    other = load_examples(spec, base, limit=5, depth=4, seed=4)
+    assert [(e.question, e.gold) for e in other] != [(e.question, e.gold) for e in a]  # another seed, other items
 
 
 def test_hub_loading_through_datasets_on_a_local_file(tmp_path):

@@ -127,7 +127,7 @@ chain = Sequence(
 def test_a_worker_that_dies_mid_run_has_its_shard_retried(tiny_model_dir, tmp_path, stops_every_ray_process):
     import ray  # noqa: F401 - in the dev extra: missing, the test fails rather than skips
     settings = {**BASE, "strategy": None, "limit": 8}
-    _, _, examples, _, _ = prepare(EvalSettings(**{**settings, "strategy": "direct"}))
+    examples = prepare(EvalSettings(**{**settings, "strategy": "direct"})).examples
     marker = tmp_path / "died"
     chain_file = tmp_path / "dying.py"
     chain_file.write_text(DYING_CHAIN.format(marker=str(marker), victim=examples[5].question), encoding="utf-8")

@@ -101,7 +101,10 @@ def test_browse_filter_search_and_compare_two_runs(browser, tmp_path):
     assert sorted(flips.evaluate_all("nodes => nodes.map(n => n.dataset.id)")) == expected
     assert comparison["mcnemar"]["b01"] == len(expected)
     flips.first.locator(":scope > summary").click()
-    assert flips.first.locator(".side-by-side .item-body").count() == 2
+    from playwright.sync_api import expect
+
+    # the page renders an item's two sides when it opens: wait for them (a loaded machine took longer than none)
+    expect(flips.first.locator(".side-by-side .item-body")).to_have_count(2)
     table = page.inner_text("#comparison table")
     assert f'{comparison["mcnemar"]["p_value"]:.3g}' in table and comparison["verdict"] in table
 

@@ -6,8 +6,9 @@ settings and the model registry, never chains, runs or the command line.
 """
 
 from engine.backends.base import Backend, close_backend, load_backend
-from engine.backends.names import BACKENDS, LOCAL_BACKENDS, check_server_options, resolve_backend_name
+from engine.backends.names import (BACKENDS, LOCAL_BACKENDS, check_kv_cache_option, check_server_options,
+                                   resolve_backend_name)
 from engine.backends.scripted import ScriptedBackend, ScriptedEngine
 
-__all__ = ["BACKENDS", "LOCAL_BACKENDS", "Backend", "ScriptedBackend", "ScriptedEngine", "check_server_options",
-           "close_backend", "load_backend", "resolve_backend_name"]
+__all__ = ["BACKENDS", "LOCAL_BACKENDS", "Backend", "ScriptedBackend", "ScriptedEngine", "check_kv_cache_option",
+           "check_server_options", "close_backend", "load_backend", "resolve_backend_name"]

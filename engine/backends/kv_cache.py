@@ -27,7 +27,7 @@ class KVWork:
     sequences: int
     """Sequences in flight at once: items × samples, capped at MAX_NUM_SEQS."""
     tokens_per_sequence: int
-    """Longest first prompt beyond the shared opening, plus every token the chain may add to one sequence."""
+    """Longest first prompt beyond the shared opening, plus what the chain adds to one sequence at one time."""
     shared_prefix: int = 0
     """Tokens every item's first prompt begins with (stored once by prefix caching)."""
 
@@ -55,6 +55,12 @@ def bytes_per_token(model_dir: str, dtype: str) -> int | None:
     except (KeyError, TypeError, ZeroDivisionError):
         return None
     return 2 * layers * kv_heads * head_dim * DTYPE_BYTES[dtype]
+
+
+def smallest_bytes(model_dir: str, dtype: str, context: int, block_size: int = 32) -> int | None:
+    """The least vLLM starts with: one full context and a block, for the model's shape (None when unknown)."""
+    per_token = bytes_per_token(model_dir, dtype)
+    return None if per_token is None else (context + block_size) * per_token
 
 
 def kv_cache_bytes(work: KVWork, model_dir: str, dtype: str, context: int, ceiling: int,

@@ -25,6 +25,18 @@ def check_server_options(name: str, base_url: str | None, dtype: str = "auto") -
                           "start it with that dtype (vllm serve ... --dtype float32) and pass --dtype auto")
 
 
+def check_kv_cache_option(name: str, kv_cache_mb: int | None) -> None:
+    """`--kv-cache-mb` sizes vLLM's own KV cache: a positive size, and only for the vllm backend."""
+    if kv_cache_mb is None:
+        return
+    if kv_cache_mb < 1:
+        raise EngineError(f"--kv-cache-mb must be at least 1, got {kv_cache_mb}: give the KV cache's size in MiB, "
+                          "or drop it to size the cache from the run's work")
+    if name != "vllm":
+        raise EngineError(f"--kv-cache-mb sizes vLLM's KV cache, and the {name} backend has none of its own to size: "
+                          "drop it, or use --backend vllm")
+
+
 def resolve_backend_name(name: str) -> str:
     """`auto` means vllm where it is installed, else hf; any other name stands."""
     if name != "auto":

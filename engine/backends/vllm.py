@@ -118,6 +118,7 @@ class VLLMBackend:
         block_size: int | None = None,
         progress=None,
         kv_work=None,
+        kv_cache_mb: int | None = None,
     ):
         if not vllm_available():
             raise BackendUnavailable(f"the vllm backend needs vLLM, which is not installed: {INSTALL_HINT}")
@@ -142,7 +143,10 @@ class VLLMBackend:
         block_size = block_size or (None if on_gpu else CPU_BLOCK_SIZE)
         sized = {}
         self.kv_cache_bytes = None
-        if kv_work is not None and not on_gpu and gpu_memory_utilization is None:
+        if kv_cache_mb is not None:  # the user's own size, checked here: vLLM's refusal would come after its start
+            self.kv_cache_bytes = _checked_size(kv_cache_mb, model, dtype, max_model_len or 4096, block_size or 16)
+            sized = {"kv_cache_memory_bytes": self.kv_cache_bytes}
+        elif kv_work is not None and not on_gpu and gpu_memory_utilization is None:
             from engine.backends.kv_cache import kv_cache_bytes
 
             self.kv_cache_bytes = kv_cache_bytes(kv_work, model, dtype, max_model_len or 4096,
@@ -164,6 +168,7 @@ class VLLMBackend:
                     max_model_len=max_model_len,
                     seed=seed,
                     block_size=block_size,
+                    disable_log_stats=False,  # the engine's counters: preemptions, for summary.json
                     **sized,
                     **({} if on_gpu else cpu_scheduling(max_model_len)),
                 )
@@ -249,6 +254,16 @@ class VLLMBackend:
     def busy(self) -> bool:
         return bool(self._ready) or self.llm.llm_engine.has_unfinished_requests()
 
+    def preemptions(self) -> int | None:
+        """Sequences vLLM has preempted (and recomputed later) since this process started: a KV cache too small
+        for the work shows up here, not in the answers. None where the engine keeps no counters."""
+        try:
+            metrics = self.llm.get_metrics()
+        except Exception:  # noqa: BLE001 - stats disabled, or an engine of another version
+            return None
+        found = [m.value for m in metrics if m.name == "vllm:num_preemptions" and hasattr(m, "value")]
+        return int(sum(found)) if found else None
+
     def close(self) -> None:
         """Stop vLLM's engine now (its processes, or its state in this one), rather than at interpreter exit (when
         its logging is already gone); another engine may then run in this process."""
@@ -259,6 +274,18 @@ class VLLMBackend:
         self.llm = None
         if self in _IN_PROCESS_ENGINES:
             _IN_PROCESS_ENGINES.remove(self)
+
+
+def _checked_size(kv_cache_mb: int, model: str, dtype: str, context: int, block_size: int) -> int:
+    """`--kv-cache-mb` in bytes, refused (with the smallest size that works) when below one full context."""
+    from engine.backends.kv_cache import smallest_bytes
+
+    least = smallest_bytes(model, dtype, context, block_size)
+    if least is not None and kv_cache_mb * 2**20 < least:
+        raise ModelError(f"--kv-cache-mb {kv_cache_mb} is less than one full context of this model ({context:,} "
+                         f"tokens in {dtype}): vLLM refuses to start with less than {-(-least // 2**20)} MiB; "
+                         f"pass --kv-cache-mb {-(-least // 2**20)} or more")
+    return kv_cache_mb * 2**20
 
 
 def resolve_dtype(dtype: str, on_gpu: bool) -> str:

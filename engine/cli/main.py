@@ -111,6 +111,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--out", help="run folder (default runs/TASK-STRATEGY-TIME); rerunning into it resumes a killed run")
     e.add_argument("--cache", help="step cache file (default $ENGINE_STEP_CACHE or ~/.cache/engine/steps.sqlite)")
     e.add_argument("--no-cache", action="store_true", help="generate every step afresh; read and store nothing")
+    e.add_argument("--kv-cache-mb", type=_positive("--kv-cache-mb"),
+                   help="--backend vllm: its KV cache in MiB (default: sized from what the run's chain holds at "
+                        "one time; a smaller cache costs time, never answers: summary.json counts preemptions)")
     e.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
                    help="shard the items over Ray workers, each with its own backend; no ADDRESS starts a local "
                         "Ray cluster (needs the `ray` extra)")

@@ -12,9 +12,10 @@ def load_run_backend(plan, examples=None, progress=None):
     from engine.runs.kv_work import work_of_plan
 
     settings = plan.settings
+    sized = {"kv_cache_mb": settings.kv_cache_mb} if settings.kv_cache_mb is not None else {}  # vllm only (prepare)
     return load_backend(resolve_backend_name(settings.backend), settings.model, progress=progress, dtype=settings.dtype,
                         base_url=settings.base_url, concurrency=settings.concurrency,
-                        kv_work=lambda: work_of_plan(plan, examples))
+                        kv_work=lambda: work_of_plan(plan, examples), **sized)
 
 
 def open_step_cache(settings, backend):
@@ -41,3 +42,11 @@ def choose_scheduler(asked: str, backend) -> str:
     if asked == "auto":  # where it pays: measured no faster than waves on a compute-bound CPU (see README)
         return "continuous" if supports_continuous(backend) and getattr(backend, "prefers_continuous", True) else "waves"
     return asked
+
+
+def preemption_count(backend, since: int | None = None) -> int | None:
+    """vLLM's preemption count (since an earlier reading): how often a too-small KV cache sent a sequence back to
+    be recomputed. None for backends that keep no such counter."""
+    read = getattr(backend, "preemptions", None)
+    now = read() if callable(read) else None
+    return None if now is None else now - (since or 0)

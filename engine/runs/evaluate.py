@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from engine.environment import describe, peak_rss_mb
-from engine.runs.backend import choose_scheduler, load_run_backend, open_step_cache
+from engine.runs.backend import choose_scheduler, load_run_backend, open_step_cache, preemption_count
 from engine.runs.folder import claim_run_folder, finished_summary, record_sink, resume_records
 from engine.runs.items import run_examples
 from engine.runs.plan import EvalSettings, RunPlan, prepare
@@ -57,6 +57,7 @@ def _run_locked(plan: RunPlan, backend, progress: bool, out: Path) -> dict:
         if owned:
             backend = load_run_backend(plan, todo or plan.examples, progress=bar.say)
         kv_bytes = getattr(backend, "kv_cache_bytes", None)
+        preemptions = preemption_count(backend)
         try:
             backend, cache = open_step_cache(settings, backend)
             ready = time.perf_counter() - started  # model load (when this run loads it) and cache open
@@ -65,6 +66,7 @@ def _run_locked(plan: RunPlan, backend, progress: bool, out: Path) -> dict:
                 scored, waves, wall = run_examples(plan, todo, backend, scheduler, on_record=finished,
                                                    on_wave=bar.wave_done)
             peak = peak_rss_mb()  # while the backend's engine (and any processes of its own) still live
+            preemptions = preemption_count(getattr(backend, "inner", backend), since=preemptions)
         finally:
             if cache is not None:
                 cache.close()
@@ -74,7 +76,7 @@ def _run_locked(plan: RunPlan, backend, progress: bool, out: Path) -> dict:
         "backend": backend.name, "dtype": getattr(backend, "dtype", None), "model": getattr(backend, "served_model", None),
         "scheduler": scheduler, "requests": waves["requests"], "waves": waves["count"] if scheduler == "waves" else None,
         "startup_seconds": round(ready, 2), "peak_rss_mb": peak,
-        "kv_cache_mb": round(kv_bytes / 2**20, 1) if kv_bytes else None,
+        "kv_cache_mb": round(kv_bytes / 2**20, 1) if kv_bytes else None, "preemptions": preemptions,
         "step_cache": ({"path": str(cache.path), "hits": backend.hits, "misses": backend.misses}
                        if cache is not None else None),
     }

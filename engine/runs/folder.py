@@ -19,9 +19,10 @@ from engine.files import repair_records, write_atomic
 RUN_FILE = "run.json"
 """The settings a run folder was started with: a rerun with the same settings resumes it, others are refused."""
 
-NOT_IN_RUN_FILE = {"out", "cache", "no_cache", "scheduler", "base_url", "concurrency", "ray", "ray_workers"}
+NOT_IN_RUN_FILE = {"out", "cache", "no_cache", "scheduler", "base_url", "concurrency", "ray", "ray_workers",
+                   "kv_cache_mb"}
 """Settings that do not change a run's results, so a resume may change them (a restarted server on another
-port, more Ray workers)."""
+port, more Ray workers, another KV-cache size)."""
 
 
 def claim_run_folder(settings, spec_name: str, strategy: str) -> Path:

@@ -2,10 +2,12 @@
 share of the machine's memory (the arithmetic from work to bytes is the backend's: `engine.backends.kv_cache`).
 
 A run knows its work before the engine starts: how many sequences can be in flight at once (items × samples, up
-to vLLM's `max_num_seqs`), the longest first prompt, the tokens its chain may add to one sequence (every step's
-`max_tokens` along the chain, since later steps' prompts carry earlier outputs), and the prompt opening every
-item shares (few-shot exemplars, which prefix caching stores once). The estimate is an upper bound on what the
-chain can hold at one time.
+to vLLM's `max_num_seqs`), the longest first prompt, what one item's sequence holds at one time beyond it (one
+step's output and as much again carried from earlier steps: `held_tokens`), and the prompt opening every item
+shares (few-shot exemplars, which prefix caching stores once). The worst case (`chain_tokens`: every step's
+`max_tokens` along the chain piled into one sequence) reserved 7 GB for a 128-item decompose run that used a
+fraction of it; vLLM preempts and recomputes a sequence that outgrows its share, so a smaller cache changes no
+answer, only (when too small) the time.
 """
 
 from __future__ import annotations
@@ -33,6 +35,31 @@ def chain_tokens(chain, context: int) -> int:
     return min(walk(chain), context)
 
 
+def step_tokens(chain) -> int:
+    """The largest `max_tokens` of any one model step of the chain (what one request may generate)."""
+    largest, pending = 0, [chain]
+    while pending:
+        node = pending.pop()
+        sampling = getattr(node, "sampling", None)
+        if sampling is not None:
+            largest = max(largest, sampling.max_tokens)
+        pending += list(getattr(node, "nodes", ()))
+        pending += [getattr(node, name) for name in ("plan", "solve", "body", "inner") if hasattr(node, name)]
+    return largest
+
+
+def held_tokens(chain, context: int) -> int:
+    """Tokens one item's sequence holds at one time beyond its first prompt: one step's output and, carried in
+    that step's prompt, as much again written by the steps before it; never more than `chain_tokens` (every
+    output of the chain piled into one sequence, the worst case).
+
+    Chains rarely come near their worst case: a decompose run of 128 items generated 8,582 tokens in all where
+    the worst case reserved 1,184 for each item. A sequence that outgrows this share is preempted by vLLM and
+    recomputed later, which changes no answer (fp32 greedy text does not depend on the batch; a test holds the
+    sized run to the worst-case run item for item) and shows up as `preemptions` in summary.json."""
+    return min(chain_tokens(chain, context), 2 * step_tokens(chain))
+
+
 def common_prefix(token_lists: list[list[int]]) -> int:
     """Length of the token prefix every list starts with."""
     if not token_lists:
@@ -44,8 +71,10 @@ def common_prefix(token_lists: list[list[int]]) -> int:
     return length
 
 
-def estimate_work(chain, states: list[dict], samples: int, tokenizer, context: int = 4096) -> KVWork:
-    """The KV work of running `chain` over items with these initial `states` (first prompts rendered here)."""
+def estimate_work(chain, states: list[dict], samples: int, tokenizer, context: int = 4096,
+                  worst_case: bool = False) -> KVWork:
+    """The KV work of running `chain` over items with these initial `states` (first prompts rendered here): what
+    the chain holds at one time (`held_tokens`), or with `worst_case` every step's limit piled up."""
     from engine.backends.formatting import prompt_token_ids
     from engine.chains.scheduler import first_request
 
@@ -56,12 +85,14 @@ def estimate_work(chain, states: list[dict], samples: int, tokenizer, context: i
             prompts.append(prompt_token_ids(request, tokenizer))
     shared = common_prefix(prompts) if len(prompts) > 1 else 0
     longest = max((len(p) for p in prompts), default=0)
-    per_sequence = min(context, longest - shared + chain_tokens(chain, context))
+    added = chain_tokens(chain, context) if worst_case else held_tokens(chain, context)
+    per_sequence = min(context, longest - shared + added)
     sequences = min(MAX_NUM_SEQS, max(1, len(states) * max(1, samples)))
     return KVWork(sequences=sequences, tokens_per_sequence=per_sequence, shared_prefix=shared)
 
 
-def work_of_run(model: str | None, chain, spec, exemplars: list[dict], examples, samples: int) -> KVWork:
+def work_of_run(model: str | None, chain, spec, exemplars: list[dict], examples, samples: int,
+                worst_case: bool = False) -> KVWork:
     """The KV work of one evaluation run (its items' first prompts, through the model's own tokenizer)."""
     from transformers import AutoTokenizer
 
@@ -69,14 +100,15 @@ def work_of_run(model: str | None, chain, spec, exemplars: list[dict], examples,
     from engine.chains.strategies import initial_state
 
     tokenizer = AutoTokenizer.from_pretrained(resolve_model(model))
-    return estimate_work(chain, [initial_state(e, spec, exemplars) for e in examples], samples, tokenizer)
+    return estimate_work(chain, [initial_state(e, spec, exemplars) for e in examples], samples, tokenizer,
+                         worst_case=worst_case)
 
 
-def work_of_plan(plan, examples=None) -> KVWork:
+def work_of_plan(plan, examples=None, worst_case: bool = False) -> KVWork:
     """The KV work of one run's plan, over `examples` (default: all of the plan's items)."""
     settings = plan.settings
     return work_of_run(settings.model, plan.chain, plan.spec, plan.exemplars,
-                       plan.examples if examples is None else examples, settings.samples)
+                       plan.examples if examples is None else examples, settings.samples, worst_case)
 
 
 def work_of_plans(plans) -> KVWork:

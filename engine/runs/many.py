@@ -66,9 +66,10 @@ def run_many(plans: list, progress: bool = True) -> list[dict]:
     first = plans[0].settings
     backend = None
     if not all(finished_summary(Path(plan.settings.out), plan.settings) for plan in plans):  # a finished rerun loads nothing
+        sized = {"kv_cache_mb": first.kv_cache_mb} if first.kv_cache_mb is not None else {}  # vllm only (prepare)
         backend = load_backend(resolve_backend_name(first.backend), first.model, progress=print, dtype=first.dtype,
                                base_url=first.base_url, concurrency=first.concurrency,
-                               kv_work=lambda: work_of_plans(plans))  # one KV cache for the largest of the runs
+                               kv_work=lambda: work_of_plans(plans), **sized)  # one KV cache for the largest run
     summaries = []
     try:
         for plan in plans:

@@ -48,6 +48,8 @@ class EvalSettings(BaseModel):
     """Generate every step afresh and store nothing (results then depend on nothing stored)."""
     base_url: str | None = None
     """The openai backend's server(s): `http://host:port/v1`, a comma list spreads requests over several."""
+    kv_cache_mb: int | None = None
+    """vLLM's KV cache in MiB, instead of the size estimated from the run's work (vllm backend only)."""
     concurrency: int = Field(64, ge=1)
     """The openai backend's most requests in flight at once (over all its servers)."""
     ray: str | None = None
@@ -76,7 +78,7 @@ class RunPlan:
 
 def prepare(settings: EvalSettings) -> RunPlan:
     """Everything that can fail before any model is loaded: task, data, exemplars, chain wiring."""
-    from engine.backends import check_server_options, resolve_backend_name
+    from engine.backends import check_kv_cache_option, check_server_options, resolve_backend_name
     from engine.chains.strategies import STATE_KEYS, check_wiring, select_chain
     from engine.tasks.datasets import load_exemplars
     from engine.tasks.spec import expand_path, load_examples, load_spec
@@ -84,6 +86,7 @@ def prepare(settings: EvalSettings) -> RunPlan:
     if settings.limit is not None and settings.limit < 1:
         raise EngineError(f"--limit must be at least 1, got {settings.limit}")
     check_server_options(resolve_backend_name(settings.backend), settings.base_url, settings.dtype)
+    check_kv_cache_option(resolve_backend_name(settings.backend), settings.kv_cache_mb)
     if settings.scheduler == "continuous" and resolve_backend_name(settings.backend) == "hf":
         raise EngineError("--scheduler continuous needs a backend with an engine loop: use --backend vllm, "
                           "or --scheduler waves with hf")

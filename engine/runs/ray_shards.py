@@ -184,6 +184,7 @@ class ShardWorker:
     def run(self, ids: list[str]) -> dict:
         """Score one shard; records as plain JSON values (what samples.jsonl holds), so they travel safely."""
         from engine.environment import peak_rss_mb
+        from engine.runs.backend import preemption_count
         from engine.runs.items import run_examples
 
         missing = [i for i in ids if i not in self.by_id]
@@ -191,10 +192,12 @@ class ShardWorker:
             raise EngineError(f"the Ray worker on {os.uname().nodename} has no item {missing[0]}: give every "
                               "node the same task files and data")
         examples = [self.by_id[i] for i in ids]
+        before = preemption_count(self.raw)
         scored, waves, _ = run_examples(self.plan, examples, self.backend, self.scheduler)
         cache = {"hits": self.backend.hits, "misses": self.backend.misses} if self.cache is not None else None
         return {"records": [json.loads(json.dumps(r, ensure_ascii=False, default=str)) for r in scored],
-                "requests": waves["requests"], "peak_rss_mb": peak_rss_mb(), "cache": cache}
+                "requests": waves["requests"], "peak_rss_mb": peak_rss_mb(), "cache": cache,
+                "preemptions": preemption_count(self.raw, since=before)}
 
     def close(self) -> None:
         from engine.backends import close_backend
@@ -223,6 +226,7 @@ class WorkerPool:
         self.loads: list[dict] = []  # what each worker loaded
         self.latest: dict[int, dict] = {}  # worker number -> figures of its latest shard (counts so far)
         self.requests, self.spawned, self.last_lost = 0, 0, None
+        self.preemptions: int | None = None  # summed over shards, where the workers' engines count them
         for _ in range(settings.ray_workers):
             self._spawn()
 
@@ -263,6 +267,8 @@ class WorkerPool:
             else:
                 self.latest[number] = value
                 self.requests += value["requests"]
+                if value.get("preemptions") is not None:
+                    self.preemptions = (self.preemptions or 0) + value["preemptions"]
                 for record in value["records"]:
                     records.append(record)
                     on_record(record)
@@ -321,6 +327,7 @@ def _about(pool: WorkerPool | None, ray_info: dict, settings) -> dict:
         "startup_seconds": max((load["startup_seconds"] for load in loads), default=0.0),
         "peak_rss_mb": max((f["peak_rss_mb"] for f in latest if f.get("peak_rss_mb") is not None), default=None),
         "kv_cache_mb": max((load["kv_cache_mb"] for load in loads if load.get("kv_cache_mb")), default=None),
+        "preemptions": pool.preemptions if pool else None,
         "step_cache": ({"path": first["cache_path"], "hits": sum(c["hits"] for c in caches),
                         "misses": sum(c["misses"] for c in caches)} if first.get("cache_path") else None),
         "ray": ray_info,

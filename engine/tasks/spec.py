@@ -40,7 +40,9 @@ class Source(Strict):
     path: str | None = None
     """Data file; `{data}` stands for the shared data folder."""
     generator: str | None = None
-    """A synthetic task (arithmetic, shuffled-objects, last-letters, sudoku), deterministic from a seed."""
+    """A built-in generator (arithmetic, shuffled-objects, last-letters, sudoku), or your own as `FILE.py:NAME`: a
+    function `(count, depth, seed)` returning rows with the fields a data file has (`engine.tasks.generators`);
+    FILE is looked for beside the task file, then at the project root. Deterministic from the seed."""
     depth: int = 3
     """Number of reasoning steps for synthetic tasks (overridden by --depth)."""
     count: int = 100
@@ -233,12 +235,10 @@ def load_examples(spec: TaskSpec, base: Path, limit: int | None = None, depth: i
 
     source = spec.source
     if source.generator and not data_path:
-        from engine.synthetic import GENERATORS
+        from engine.tasks.generators import generate_examples
 
-        if source.generator not in GENERATORS:
-            raise TaskError(f"unknown generator {source.generator!r}: use one of {', '.join(GENERATORS)}")
         count = limit if limit is not None else source.count
-        return GENERATORS[source.generator].generate(count, depth if depth is not None else source.depth, seed)
+        return generate_examples(spec, base, count, depth if depth is not None else source.depth, seed)
     local = Path(data_path) if data_path else expand_path(source.path, base) if source.path else None
     if source.hf and not data_path and (local is None or not local.exists()):
         rows = _hf_rows(source.hf)

@@ -36,9 +36,8 @@ def parse_reference(reference: str, label: str, shape: str, error=EngineError) -
 
 
 def is_reference(text: str) -> bool:
-    """A `FILE.py:NAME` reference, as opposed to a built-in name (`arithmetic`, `cot`)."""
-    path, colon, name = text.rpartition(":")
-    return bool(colon and path and name)
+    """Meant as `FILE.py:NAME` (perhaps malformed: `gen.py` alone), as opposed to a built-in name (`cot`)."""
+    return ":" in text or text.endswith(".py")
 
 
 def find_in(path: Path, places: list[Path], label: str, error=EngineError) -> Path:

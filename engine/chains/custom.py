@@ -17,9 +17,8 @@ from pathlib import Path
 
 from engine.chains.nodes import template_folder
 from engine.errors import ChainError, EngineError
-from engine.tasks.user_code import functions_of, import_file, line_in, parse_reference
-
-CHAIN_SHAPE = "a chain, or a function of the task spec returning one"
+from engine.tasks.spec import CHAIN_SHAPE
+from engine.tasks.user_code import find_in, functions_of, import_file, line_in, parse_reference
 
 
 def split_reference(reference: str) -> tuple[Path, str]:
@@ -38,7 +37,19 @@ def is_chain(value) -> bool:
 def load_chain(reference: str, spec):
     """The chain NAME from FILE.py (calling it with `spec` when it is a function), built with FILE's folder as a
     template folder."""
-    path, name = split_reference(reference)
+    return _load(*split_reference(reference), spec)
+
+
+def load_task_chain(reference: str, spec, places: list[Path]):
+    """A chain the task file lists among its strategies, its FILE looked for in `places` (the task file's folder,
+    then the project root: `prompts/NAME/chain.py:NAME` works from tasks/, and a user's task file can name a
+    chain file beside it)."""
+    label = f"task {spec.name}: strategy {reference!r}"
+    path, name = parse_reference(reference, label, CHAIN_SHAPE, ChainError)
+    return _load(find_in(path, places, label, ChainError), name, spec)
+
+
+def _load(path: Path, name: str, spec):
     with template_folder(path.resolve().parent):
         module = import_file(path, "chain file", ChainError)
         if not hasattr(module, name):

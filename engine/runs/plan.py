@@ -89,7 +89,7 @@ def prepare(settings: EvalSettings) -> RunPlan:
                           "or --scheduler waves with hf")
     spec, base = load_spec(settings.task)
     strategy, chain = select_chain(spec, settings.strategy, settings.chain, settings.samples, settings.temperature,
-                                   settings.max_tokens, settings.program_timeout)
+                                   settings.max_tokens, settings.program_timeout, base=base)
     examples = load_examples(spec, base, settings.limit, settings.depth, settings.seed, settings.data)
     exemplars = []
     if (strategy == "fewshot-cot" or settings.chain) and spec.exemplars:

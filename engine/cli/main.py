@@ -54,7 +54,7 @@ def _positive(name: str):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from engine.backends.names import BACKENDS, LOCAL_BACKENDS
+    from engine.backends.names import BACKENDS, LOCAL_BACKENDS, NULL
     from engine.tasks.spec import STRATEGIES
 
     parser = argparse.ArgumentParser(prog="python -m engine", description="Prompt-and-chain reasoning engine.",
@@ -150,7 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--depth", type=_positive("--depth"))
     r.add_argument("--data")
     r.add_argument("--run", action="store_true", help="run the item for real and print every step")
-    model_options(r, backends=LOCAL_BACKENDS)
+    model_options(r, backends=LOCAL_BACKENDS + (NULL,))
 
     c = verbs.add_parser("compare", help="paired test of two runs on the same items (McNemar, bootstrap)")
     c.add_argument("run_a")
@@ -182,8 +182,8 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--samples", type=int, default=4, help="self-taught: chains sampled per item (default 4)")
     f.add_argument("--self-items", type=int, default=200, help="self-taught: items sampled per depth and round")
     f.add_argument("--seed", type=int, default=0)
-    f.add_argument("--backend", choices=("auto",) + LOCAL_BACKENDS, default="auto",
-                   help="for sampling and the before/after test (default: vllm when installed)")
+    f.add_argument("--backend", choices=("auto",) + LOCAL_BACKENDS + (NULL,), default="auto",
+                   help="for sampling and the before/after test (default: vllm when installed; not null)")
     f.add_argument("--out", required=True, help="run folder: model/, round-N/, test/, summary.json")
     f.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     f.add_argument("--wandb", action="store_true", help="also log to Weights & Biases (needs wandb installed)")
@@ -195,7 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--out", help="the HTML file (default: report.html in a single run folder, else explorer.html)")
 
     d = verbs.add_parser("demo", help="the embedded demo: arithmetic by depth, base model against fine-tuned")
-    model_options(d, default_backend="auto", backends=LOCAL_BACKENDS)
+    model_options(d, default_backend="auto", backends=LOCAL_BACKENDS + (NULL,))
     d.add_argument("--limit", type=_positive("--limit"), default=60, help="items per depth (default 60)")
     d.add_argument("--depths", default="1-4,6,8", help="default 1-4,6,8 (the fine-tuned model saw depths 1-4 only)")
     d.add_argument("--strategies", default="direct,cot", help="base model's strategies (default direct,cot)")

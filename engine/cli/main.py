@@ -19,6 +19,7 @@ quick start:
   python -m engine eval --task gsm8k --strategy cot --limit 200 --backend vllm
   python -m engine eval --task arithmetic --strategy decompose --depth 3 --limit 64
   python -m engine eval --task bbh-navigate --strategy fewshot-cot --samples 5   # self-consistency, k=5
+  python -m engine eval --task bbh-navigate --strategy fewshot-cot --backend null  # the floor: no model at all
   python -m engine render --task gsm8k --strategy fewshot-cot --index 0          # the exact prompt text
   python -m engine render --template cot/reason.jinja --set question="What is 2+3?" --set instruction= --set answer_hint="a number"
   python -m engine check --chain my_chains.py:plan_then_solve --task arithmetic  # before any model loads
@@ -68,8 +69,10 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--model", help="short name, checkpoint directory or Hugging Face id (default smollm2-135m); "
                                        "with --backend openai, the server's model name (default: the one it serves)")
         choices = backends + (("auto",) if default_backend == "auto" else ())
-        p.add_argument("--backend", choices=choices, default=default_backend,
-                       help="default auto: vllm when installed, else hf" if default_backend == "auto" else "default hf")
+        backend_help = "default auto: vllm when installed, else hf" if default_backend == "auto" else "default hf"
+        if NULL in backends:
+            backend_help += "; null: no model, every completion empty (the chain's floor)"
+        p.add_argument("--backend", choices=choices, default=default_backend, help=backend_help)
         if "openai" in backends:
             p.add_argument("--base-url", help="--backend openai: the server, e.g. http://127.0.0.1:8000/v1; a comma "
                                               "list spreads requests over several (API key from $OPENAI_API_KEY)")
@@ -110,6 +113,10 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--max-tokens", type=_positive("--max-tokens"))
     e.add_argument("--program-timeout", type=float, default=5.0, help="seconds a pal program may run (default 5)")
     e.add_argument("--data", help="a data file to use instead of the task's own source")
+    e.add_argument("--floor", action="store_true",
+                   help="also run the chain with a model that writes nothing (--backend null) on the same items, "
+                        "into OUT/floor, and record that accuracy in summary.json: what the chain's code and "
+                        "parser score alone")
     e.add_argument("--out", help="run folder (default runs/TASK-STRATEGY-TIME); rerunning into it resumes a killed run")
     e.add_argument("--cache", help="step cache file (default $ENGINE_STEP_CACHE or ~/.cache/engine/steps.sqlite)")
     e.add_argument("--no-cache", action="store_true", help="generate every step afresh; read and store nothing")
@@ -317,6 +324,10 @@ def _summary_line(summary: dict) -> str:
              f"95% CI {interval(summary['ci95'])}", f"unparsed {pct(summary['unparsed_rate'])}"]
     for name, part in summary["extractions"].items():
         parts.append(f"{name} {pct(part['accuracy'])}")
+    if summary.get("floor") and summary["backend"] != "null":
+        parts.append(f"floor {pct(summary['floor']['accuracy'])}")
+    if summary.get("chance") is not None:
+        parts.append(f"chance {pct(summary['chance'])}")
     parts.append(f"{summary['wall_seconds']} s")
     return "  ".join(parts)
 

@@ -75,10 +75,18 @@ def run_many(plans: list, progress: bool = True) -> list[dict]:
     out = Path(first.out).parent
     rows = [{"task": s["task"], "strategy": s["strategy"], "depth": s["depth"], "n": s["n"],
              "accuracy": s["accuracy"], "ci95": s["ci95"], "unparsed_rate": s["unparsed_rate"],
+             "floor": (s.get("floor") or {}).get("accuracy"), "chance": s.get("chance"),
              "wall_seconds": s["wall_seconds"], "folder": s["out"]} for s in summaries]
-    lines = ["| task | strategy | depth | n | accuracy | 95% CI | unparsed | seconds |", "|---|---|---|---|---|---|---|---|"]
+    floors = any(r["floor"] is not None or r["chance"] is not None for r in rows)  # a column only where known
+
+    def floor_cells(r) -> str:
+        shown = ["" if r[key] is None else pct(r[key]) for key in ("floor", "chance")]
+        return f" {shown[0]} | {shown[1]} |" if floors else ""
+
+    lines = ["| task | strategy | depth | n | accuracy | 95% CI | unparsed |" + (" floor | chance |" if floors else "")
+             + " seconds |", "|---|---|---|---|---|---|---|" + ("---|---|" if floors else "") + "---|"]
     lines += [f"| {r['task']} | {r['strategy']} | {r['depth'] or ''} | {r['n']} | {pct(r['accuracy'])} | "
-              f"{interval(r['ci95'])} | {pct(r['unparsed_rate'])} | {r['wall_seconds']} |" for r in rows]
+              f"{interval(r['ci95'])} | {pct(r['unparsed_rate'])} |{floor_cells(r)} {r['wall_seconds']} |" for r in rows]
     write_atomic(out / "table.json", json.dumps(rows, indent=2))
     write_atomic(out / "table.md", "\n".join(lines) + "\n")
     print("\n".join(lines))

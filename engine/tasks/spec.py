@@ -102,6 +102,9 @@ class TaskSpec(Strict):
     """One line shown before the question in every strategy (e.g. "Answer with the letter of the option.")."""
     answer_hint: str = ""
     """How the final answer should look, e.g. "a number" or "one of (A)-(E)"."""
+    chance: float | None = Field(None, ge=0, le=1)
+    """The accuracy of a uniform guess among the task's answers, where that is plain (0.5 for yes/no, 1/3 for
+    three options): shown beside a chain's floor, which an honest chain does not beat without a model."""
     train: Source | None = None
     """Training split for `finetune` (a data file); the evaluation items in `source` are never trained on."""
     reasoning_field: str | None = None

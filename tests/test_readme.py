@@ -140,6 +140,15 @@ def test_python_example_runs(line, caption, code, user_folder, monkeypatch, caps
     if "run_all" in code:  # the example runs a chain itself: it must have asked the backend, and printed answers
         assert scripted.calls and capsys.readouterr().out.strip() == str(["12", "12"])
         return
+    made = generators(namespace)
+    if made:  # a task file's own generator: the README's task file naming it loads its rows as items
+        for name in made:
+            (task,) = [c for _, c, text in blocks("yaml") if f"generator: {caption}:{name}" in text]
+            spec, base = engine.load_spec(str(user_folder / task))
+            items = engine.load_examples(spec, base, limit=5, depth=4, seed=1)
+            assert len(items) == 5 and all(len(item.gold_steps) == 4 for item in items)
+            assert engine.load_examples(spec, base, limit=5, depth=4, seed=1) == items
+        return
     factories = {name: value for name, value in namespace.items() if callable(value) and not name.startswith("_")
                  and getattr(value, "__module__", None) is None}
     assert factories, f"README.md:{line} defines no chain to run"
@@ -154,6 +163,35 @@ def test_python_example_runs(line, caption, code, user_folder, monkeypatch, caps
                                   backend=ScriptedBackend(lambda request: "Start 7, add 5: 12.\nThe answer is 12."),
                                   progress=False)
         assert summary["n"] == 3 and summary["unparsed_rate"] == 0.0
+
+
+def generators(namespace: dict) -> list[str]:
+    """Functions of a generator's shape, `(count, depth, seed)`: a task file's generator, not a chain."""
+    import inspect
+
+    return [name for name, value in namespace.items() if inspect.isfunction(value)
+            and list(inspect.signature(value).parameters) == ["count", "depth", "seed"]]
+
+
+def null_evals():
+    """The README's `eval ... --backend null` lines: they need no model, so they run here as written."""
+    for line, command in shell_commands():
+        words = shlex.split(command)
+        if words[3] == "eval" and "--backend null" in command:
+            yield pytest.param(command, id=f"README:{line}")
+
+
+def test_the_readme_shows_a_floor_run():
+    assert len(list(null_evals())) >= 2
+
+
+@pytest.mark.parametrize("command", list(null_evals()))
+def test_null_backend_eval_example_runs(command, user_folder, capsys):
+    argv = shlex.split(command)[3:]
+    assert main(argv + ["--out", str(user_folder / "floor-run")]) == 0, capsys.readouterr().err
+    summary = json.loads((user_folder / "floor-run" / "summary.json").read_text())
+    assert summary["backend"] == "null" and summary["floor"]["accuracy"] == summary["accuracy"]
+    assert "wrote" in capsys.readouterr().out
 
 
 def test_examples_import_only_the_public_face():

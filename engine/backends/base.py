@@ -24,8 +24,9 @@ class Backend(Protocol):
 
 def load_backend(name: str, model: str | None = None, progress=None, kv_work=None, base_url: str | None = None,
                  concurrency: int = 64, **options) -> Backend:
-    """Construct backend `name` ("hf", "vllm" or "openai") on `model` (short name, checkpoint directory or hub
-    id; for openai, the server's model name, or None when the server serves one).
+    """Construct backend `name` ("hf", "vllm", "openai" or "null") on `model` (short name, checkpoint directory or
+    hub id; for openai, the server's model name, or None when the server serves one; null takes none: it writes
+    nothing, for a chain's floor).
 
     `kv_work` (an `engine.backends.kv_cache.KVWork`, or a function returning one, called only for vllm since estimating
     it renders every item's first prompt) sizes vLLM's KV cache; hf has none to size and ignores it.
@@ -36,6 +37,10 @@ def load_backend(name: str, model: str | None = None, progress=None, kv_work=Non
     if name not in BACKENDS:
         raise EngineError(f"unknown backend {name!r}: use one of {', '.join(BACKENDS)}")
     check_server_options(name, base_url, options.get("dtype", "auto"))
+    if name == "null":  # no weights: nothing to resolve, convert or size
+        from engine.backends.null import NullBackend
+
+        return NullBackend()
     if name == "openai":
         from engine.backends.openai_server import OpenAIBackend
 

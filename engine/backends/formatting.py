@@ -28,6 +28,21 @@ def _opening(request: GenerationRequest, tokenizer) -> str:
     return tokenizer.apply_chat_template(request.messages_as_dicts(), tokenize=False, add_generation_prompt=True)
 
 
+def labelled_prompt(request: GenerationRequest) -> str:
+    """What a record shows as the prompt where no chat template is at hand (a server renders it; the null
+    backend has no model): the text sent, or the chat as role-labelled turns.
+
+    >>> labelled_prompt(GenerationRequest.chat([{"role": "user", "content": "Hi"}]))
+    '[user]\\nHi'
+    """
+    if request.prompt is not None:
+        return request.prompt + (request.continuation or "")
+    turns = [f"[{role}]\n{content}" for role, content in request.messages]
+    if request.continuation:
+        turns.append(f"[assistant]\n{request.continuation}")
+    return "\n".join(turns)
+
+
 def prompt_token_ids(request: GenerationRequest, tokenizer) -> list[int]:
     """Token ids of `prompt_text`; a chat template already writes its special tokens, so none are added.
 

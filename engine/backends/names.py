@@ -5,9 +5,18 @@ from __future__ import annotations
 
 from engine.errors import EngineError
 
-BACKENDS = ("hf", "vllm", "openai")
+BACKENDS = ("hf", "vllm", "openai", "null")
 LOCAL_BACKENDS = ("hf", "vllm")
 """Backends that hold the weights in this process (fine-tuning and the demo need those)."""
+NULL = "null"
+"""The backend with no model: every completion empty, so a run on it measures a chain's floor."""
+
+
+def refuse_null(name: str, verb: str) -> None:
+    """`--backend null` for a verb that needs a model's weights (finetune, demo): one line saying what to use."""
+    if name == NULL:
+        raise EngineError(f"--backend null has no model, so {verb} has nothing to train or show: use --backend hf "
+                          "or vllm (the null backend is for a chain's floor: eval --backend null, or eval --floor)")
 
 
 def check_server_options(name: str, base_url: str | None, dtype: str = "auto") -> None:

@@ -32,6 +32,7 @@ import threading
 import time
 from dataclasses import dataclass
 
+from engine.backends.formatting import labelled_prompt
 from engine.backends.names import check_server_options
 from engine.backends.server_probe import API_KEY_VARIABLE, key_problem, probe_servers
 from engine.errors import BackendUnavailable, EngineError
@@ -284,7 +285,7 @@ def to_result(request: GenerationRequest, response, seconds: float, with_token_i
                                       finish_reason="length" if choice.finish_reason == "length" else "stop",
                                       stop_string=stop_reason if isinstance(stop_reason, str) else None))
     details = getattr(usage, "prompt_tokens_details", None) if usage else None
-    return GenerationResult(request.key, prompt_text(request), usage.prompt_tokens if usage else 0,
+    return GenerationResult(request.key, labelled_prompt(request), usage.prompt_tokens if usage else 0,
                             tuple(completions), seconds,
                             cached_prompt_tokens=(getattr(details, "cached_tokens", None) or 0) if details else 0)
 
@@ -309,19 +310,8 @@ def completion_counts(choices, texts: list[str], total: int | None, with_token_i
     return counts
 
 
-def prompt_text(request: GenerationRequest) -> str:
-    """What the record shows as the prompt: the text sent, or the chat as role-labelled turns (the server renders
-    it with the model's chat template, which the client never sees)."""
-    if request.prompt is not None:
-        return request.prompt + (request.continuation or "")
-    turns = [f"[{role}]\n{content}" for role, content in request.messages]
-    if request.continuation:
-        turns.append(f"[assistant]\n{request.continuation}")
-    return "\n".join(turns)
-
-
 def refused(request: GenerationRequest, reason: str) -> GenerationResult:
-    return GenerationResult(request.key, prompt_text(request), 0, (), error=reason)
+    return GenerationResult(request.key, labelled_prompt(request), 0, (), error=reason)
 
 
 def _retry_after(exc) -> float | None:

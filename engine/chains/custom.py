@@ -12,30 +12,20 @@ the file, the line and how to fix it.
 
 from __future__ import annotations
 
-import hashlib
-import importlib.util
 import inspect
-import sys
-import traceback
 from pathlib import Path
 
 from engine.chains.nodes import template_folder
 from engine.errors import ChainError, EngineError
+from engine.tasks.spec import CHAIN_SHAPE
+from engine.tasks.user_code import find_in, functions_of, import_file, line_in, parse_reference
 
 
 def split_reference(reference: str) -> tuple[Path, str]:
     """`"chains/mine.py:solve"` -> (Path("chains/mine.py"), "solve"), or a ChainError saying what form to use."""
-    path_text, colon, name = reference.rpartition(":")
-    if not colon or not path_text or not name:
-        raise ChainError(f"--chain {reference!r} must look like FILE.py:NAME (a chain, or a function of the task "
-                         "spec returning one, defined in FILE.py)")
-    path = Path(path_text).expanduser()
-    if path.suffix != ".py":
-        raise ChainError(f"--chain {reference!r}: {path} is not a Python file; name a .py file, as in chains.py:{name}")
+    path, name = parse_reference(reference, f"--chain {reference!r}", CHAIN_SHAPE, ChainError)
     if not path.is_file():
         raise ChainError(f"--chain {reference!r}: {path} does not exist; check the path (relative to {Path.cwd()})")
-    if not name.isidentifier():
-        raise ChainError(f"--chain {reference!r}: {name!r} is not a Python name; name a variable or function in {path}")
     return path, name
 
 
@@ -47,12 +37,24 @@ def is_chain(value) -> bool:
 def load_chain(reference: str, spec):
     """The chain NAME from FILE.py (calling it with `spec` when it is a function), built with FILE's folder as a
     template folder."""
-    path, name = split_reference(reference)
+    return _load(*split_reference(reference), spec)
+
+
+def load_task_chain(reference: str, spec, places: list[Path]):
+    """A chain the task file lists among its strategies, its FILE looked for in `places` (the task file's folder,
+    then the project root: `prompts/NAME/chain.py:NAME` works from tasks/, and a user's task file can name a
+    chain file beside it)."""
+    label = f"task {spec.name}: strategy {reference!r}"
+    path, name = parse_reference(reference, label, CHAIN_SHAPE, ChainError)
+    return _load(find_in(path, places, label, ChainError), name, spec)
+
+
+def _load(path: Path, name: str, spec):
     with template_folder(path.resolve().parent):
-        module = _import(path)
+        module = import_file(path, "chain file", ChainError)
         if not hasattr(module, name):
-            found = sorted(k for k, v in vars(module).items() if not k.startswith("_") and (
-                is_chain(v) or (inspect.isfunction(v) and v.__module__ == module.__name__)))
+            found = sorted(set(functions_of(module)) | {k for k, v in vars(module).items()
+                                                        if not k.startswith("_") and is_chain(v)})
             raise ChainError(f"{path} defines no {name!r}: name one of {', '.join(found) or '(nothing chain-like)'}")
         value = getattr(module, name)
         if not is_chain(value):
@@ -63,54 +65,22 @@ def load_chain(reference: str, spec):
     return value
 
 
-def _import(path: Path):
-    """Import FILE.py as a module of its own (a fresh one each time, so an edited file is read again)."""
-    digest = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:12]
-    module_name = f"engine_user_chain_{digest}"
-    loader_spec = importlib.util.spec_from_file_location(module_name, path)
-    module = importlib.util.module_from_spec(loader_spec)
-    sys.modules[module_name] = module  # dataclasses and pickling look the module up by name
-    try:
-        loader_spec.loader.exec_module(module)
-    except SyntaxError as exc:
-        sys.modules.pop(module_name, None)
-        raise ChainError(f"{path}:{exc.lineno}: syntax error ({exc.msg}): fix the chain file") from exc
-    except EngineError as exc:
-        sys.modules.pop(module_name, None)
-        raise ChainError(f"{path}:{_line_in(exc, path)}: {exc}") from exc
-    except Exception as exc:  # noqa: BLE001 - the user's module failed while loading: one line, with its line
-        sys.modules.pop(module_name, None)
-        raise ChainError(f"{path}:{_line_in(exc, path)}: {type(exc).__name__}: {exc} (while loading the chain "
-                         "file)") from exc
-    return module
-
-
 def _call_factory(factory, spec, path: Path, name: str):
     try:
         value = factory(spec)
     except TypeError as exc:
-        if _line_in(exc, path) == "?":  # the call itself failed: wrong signature
+        if line_in(exc, path) == "?":  # the call itself failed: wrong signature
             raise ChainError(f"{path}: {name} must take one argument, the task spec (as in `def {name}(spec):`), "
                              f"and return a chain ({exc})") from exc
-        raise ChainError(f"{path}:{_line_in(exc, path)}: TypeError: {exc} (in {name}(spec))") from exc
+        raise ChainError(f"{path}:{line_in(exc, path)}: TypeError: {exc} (in {name}(spec))") from exc
     except EngineError as exc:
-        raise ChainError(f"{path}:{_line_in(exc, path)}: {exc}") from exc
+        raise ChainError(f"{path}:{line_in(exc, path)}: {exc}") from exc
     except Exception as exc:  # noqa: BLE001
-        raise ChainError(f"{path}:{_line_in(exc, path)}: {type(exc).__name__}: {exc} (in {name}(spec))") from exc
+        raise ChainError(f"{path}:{line_in(exc, path)}: {type(exc).__name__}: {exc} (in {name}(spec))") from exc
     if not is_chain(value):
         raise ChainError(f"{path}: {name}(spec) returned a {type(value).__name__}, not a chain: return a Step, "
                          "Sequence or another chain node")
     return value
-
-
-def _line_in(exc: BaseException, path: Path) -> str:
-    """The last line of `path` in the exception's traceback, or "?" when the file is not in it."""
-    target = str(path.resolve())
-    line = "?"
-    for frame in traceback.extract_tb(exc.__traceback__):
-        if str(Path(frame.filename).resolve()) == target:
-            line = str(frame.lineno)
-    return line
 
 
 def chain_label(reference: str) -> str:

@@ -7,6 +7,7 @@ text the extractors read; a list under self-consistency).
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from engine.chains.calc_step import CalcStep
 from engine.chains.nodes import Compute, Decompose, Program, Sequence, Step, Vote
@@ -93,17 +94,19 @@ def build_chain(strategy: str, spec: TaskSpec, samples: int = 1, temperature: fl
 
 
 def select_chain(spec: TaskSpec, strategy: str | None = None, chain: str | None = None, samples: int = 1,
-                 temperature: float = 0.7, max_tokens: int | None = None, program_timeout: float = 5.0):
-    """(label, chain) for a run: a built-in strategy the task lists, or a custom chain file (`FILE.py:NAME`).
+                 temperature: float = 0.7, max_tokens: int | None = None, program_timeout: float = 5.0,
+                 base: Path | None = None):
+    """(label, chain) for a run: a strategy the task lists (built-in, or one of its own chains), or a custom
+    chain file (`FILE.py:NAME`).
 
     The task file's `strategies:` list says which built-in strategies suit the task (fewshot-cot needs
-    exemplars, pal a task whose answer a program can compute); another is refused with the list. A custom chain
-    is the author's own choice and is not limited by that list.
+    exemplars, pal a task whose answer a program can compute); another is refused with the list. It may also list
+    chains of the task's own as `FILE.py:NAME`, run by NAME; `base` is the task file's folder, where their files
+    are looked for first. A `--chain` is the author's own choice and is not limited by that list.
     """
     if chain is not None:
         if strategy is not None:
             raise EngineError(f"pass --strategy or --chain, not both (got --strategy {strategy} and --chain {chain})")
-        from engine.chains.nodes import Vote
         from engine.chains.custom import chain_label, load_chain
 
         node = load_chain(chain, spec)
@@ -111,10 +114,21 @@ def select_chain(spec: TaskSpec, strategy: str | None = None, chain: str | None 
             node = Vote(node, samples, temperature=temperature, output="answer")
         return chain_label(chain), node
     strategy = strategy or spec.default_strategy
+    own = spec.own_chains()
+    strategy = next((name for name, entry in own.items() if entry == strategy), strategy)  # the entry as listed
+    if strategy in own:
+        from engine.chains.custom import load_task_chain
+        from engine.tasks import spec as task_files
+
+        node = load_task_chain(own[strategy], spec, ([base] if base else []) + [task_files.PROJECT_ROOT])
+        if samples > 1:
+            node = Vote(node, samples, temperature=temperature, output="answer")
+        return strategy, node
     if strategy not in STRATEGIES:
-        raise EngineError(f"unknown strategy {strategy!r}: use one of {', '.join(STRATEGIES)}")
+        mine = f", or one of task {spec.name}'s own chains: {', '.join(own)}" if own else ""
+        raise EngineError(f"unknown strategy {strategy!r}: use one of {', '.join(STRATEGIES)}{mine}")
     if strategy not in spec.strategies:
-        raise EngineError(f"task {spec.name} lists the strategies {', '.join(spec.strategies)}, not {strategy}: "
+        raise EngineError(f"task {spec.name} lists the strategies {', '.join(spec.strategy_names())}, not {strategy}: "
                           f"pick one of those, or add {strategy} to the task file's strategies: list")
     return strategy, build_chain(strategy, spec, samples, temperature, max_tokens, program_timeout)
 

@@ -68,15 +68,16 @@ def template_problems(name: str, extra_dirs: tuple[str, ...]) -> list[str]:
 
 
 def _task_context(task: str | None, data: str | None, depth: int | None):
-    """(spec, names an item provides) for --task; (None, the task-wide names) without one."""
+    """(spec, names an item provides, the task file's folder) for --task; (None, the task-wide names, None)
+    without one."""
     from engine.chains.strategies import STATE_KEYS
     from engine.tasks.spec import load_examples, load_spec
 
     if task is None:
-        return None, set(STATE_KEYS)
+        return None, set(STATE_KEYS), None
     spec, base = load_spec(task)
     examples = load_examples(spec, base, None, depth, 0, data)
-    return spec, set(STATE_KEYS) | set(examples[0].fields)
+    return spec, set(STATE_KEYS) | set(examples[0].fields), base
 
 
 def check_chain(reference: str | None, strategy: str | None, task: str | None, data: str | None = None,
@@ -87,11 +88,11 @@ def check_chain(reference: str | None, strategy: str | None, task: str | None, d
 
     report = CheckReport(reference or f"strategy {strategy} on {task}")
     try:
-        spec, available = _task_context(task, data, depth)
+        spec, available, base = _task_context(task, data, depth)
         if spec is None:
             raise EngineError("check needs --task (a task name or file) to know what each item provides: the chain's "
                               "first step reads the item's fields")
-        label, chain = select_chain(spec, strategy, reference)
+        label, chain = select_chain(spec, strategy, reference, base=base)
     except EngineError as exc:
         report.problems.append(str(exc))
         return report
@@ -129,7 +130,7 @@ def check_template(template: str, task: str | None, data: str | None = None, dep
     report.notes.append(f"reads: {', '.join(sorted(reads)) or 'nothing'}")
     if task is not None:
         try:
-            _, available = _task_context(task, data, depth)
+            _, available, _ = _task_context(task, data, depth)
         except EngineError as exc:
             report.problems.append(str(exc))
             return report
@@ -142,7 +143,8 @@ def check_template(template: str, task: str | None, data: str | None = None, dep
 
 
 def check_task(task: str, data: str | None = None, depth: int | None = None) -> CheckReport:
-    """A task file: it parses, its data loads, and every strategy it lists is wired correctly on its items."""
+    """A task file: it parses, its data loads, and every strategy it lists (its own chains too: templates, parsers
+    and wiring) is wired correctly on its items."""
     report = CheckReport(f"task {task}")
     try:
         from engine.tasks.spec import load_spec
@@ -152,8 +154,8 @@ def check_task(task: str, data: str | None = None, depth: int | None = None) -> 
     except EngineError as exc:
         report.problems.append(str(exc))
         return report
-    for strategy in spec.strategies:
+    for strategy in spec.strategy_names():
         one = check_chain(None, strategy, task, data, depth)
         report.problems += [f"strategy {strategy}: {p}" for p in one.problems]
-    report.notes.append(f"strategies checked: {', '.join(spec.strategies)}")
+    report.notes.append(f"strategies checked: {', '.join(spec.strategy_names())}")
     return report

@@ -19,7 +19,7 @@ TUNED_DEFAULT = "smollm2-135m-stepwise"
 
 
 def run_demo(args) -> list[dict]:
-    from engine.backends import resolve_backend_name
+    from engine.backends import refuse_null, resolve_backend_name
     from engine.runs.plan import EvalSettings, prepare
     from engine.explorer import write_explorer
     from engine.tasks.spec import parse_depths
@@ -29,6 +29,7 @@ def run_demo(args) -> list[dict]:
     strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
     tuned_strategies = [s.strip() for s in args.tuned_strategies.split(",") if s.strip()] if args.tuned else []
     backend_name = resolve_backend_name(args.backend)
+    refuse_null(backend_name, "the demo")
     out = Path(args.out or f"runs/demo-{datetime.now().strftime('%Y%m%d-%H%M%S')}")
     if out.exists() and any(out.iterdir()):
         raise EngineError(f"{out} already holds a demo: pass another --out folder (or delete that one)")

@@ -19,6 +19,7 @@ quick start:
   python -m engine eval --task gsm8k --strategy cot --limit 200 --backend vllm
   python -m engine eval --task arithmetic --strategy decompose --depth 3 --limit 64
   python -m engine eval --task bbh-navigate --strategy fewshot-cot --samples 5   # self-consistency, k=5
+  python -m engine eval --task bbh-navigate --strategy fewshot-cot --backend null  # the floor: no model at all
   python -m engine render --task gsm8k --strategy fewshot-cot --index 0          # the exact prompt text
   python -m engine render --template cot/reason.jinja --set question="What is 2+3?" --set instruction= --set answer_hint="a number"
   python -m engine check --chain my_chains.py:plan_then_solve --task arithmetic  # before any model loads
@@ -54,7 +55,7 @@ def _positive(name: str):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from engine.backends.names import BACKENDS, LOCAL_BACKENDS
+    from engine.backends.names import BACKENDS, LOCAL_BACKENDS, NULL
     from engine.tasks.spec import STRATEGIES
 
     parser = argparse.ArgumentParser(prog="python -m engine", description="Prompt-and-chain reasoning engine.",
@@ -68,8 +69,10 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--model", help="short name, checkpoint directory or Hugging Face id (default smollm2-135m); "
                                        "with --backend openai, the server's model name (default: the one it serves)")
         choices = backends + (("auto",) if default_backend == "auto" else ())
-        p.add_argument("--backend", choices=choices, default=default_backend,
-                       help="default auto: vllm when installed, else hf" if default_backend == "auto" else "default hf")
+        backend_help = "default auto: vllm when installed, else hf" if default_backend == "auto" else "default hf"
+        if NULL in backends:
+            backend_help += "; null: no model, every completion empty (the chain's floor)"
+        p.add_argument("--backend", choices=choices, default=default_backend, help=backend_help)
         if "openai" in backends:
             p.add_argument("--base-url", help="--backend openai: the server, e.g. http://127.0.0.1:8000/v1; a comma "
                                               "list spreads requests over several (API key from $OPENAI_API_KEY)")
@@ -92,7 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     e = verbs.add_parser("eval", help="evaluate a strategy on a task; writes summary.json, samples.jsonl, report.md")
     e.add_argument("--task", required=True, help="a task name or file; a comma list runs each (one model start)")
-    e.add_argument("--strategy", help=f"one of {', '.join(STRATEGIES)}; a comma list runs each")
+    strategy_help = (f"one of {', '.join(STRATEGIES)}, or the NAME of a chain the task file lists as "
+                     "FILE.py:NAME among its strategies")
+    e.add_argument("--strategy", help=f"{strategy_help}; a comma list runs each")
     e.add_argument("--chain", help="FILE.py:NAME: your own chain (or a function of the task spec returning one) "
                                    "instead of --strategy; templates beside FILE.py are found by name")
     model_options(e, default_backend="auto")
@@ -108,6 +113,10 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--max-tokens", type=_positive("--max-tokens"))
     e.add_argument("--program-timeout", type=float, default=5.0, help="seconds a pal program may run (default 5)")
     e.add_argument("--data", help="a data file to use instead of the task's own source")
+    e.add_argument("--floor", action="store_true",
+                   help="also run the chain with a model that writes nothing (--backend null) on the same items, "
+                        "into OUT/floor, and record that accuracy in summary.json: what the chain's code and "
+                        "parser score alone")
     e.add_argument("--out", help="run folder (default runs/TASK-STRATEGY-TIME); rerunning into it resumes a killed run")
     e.add_argument("--cache", help="step cache file (default $ENGINE_STEP_CACHE or ~/.cache/engine/steps.sqlite)")
     e.add_argument("--no-cache", action="store_true", help="generate every step afresh; read and store nothing")
@@ -123,7 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     ch = verbs.add_parser("check", help="check a chain, template or task before any model loads: syntax, "
                                         "parsers, what a step reads that nothing writes")
     ch.add_argument("--chain", help="FILE.py:NAME (needs --task)")
-    ch.add_argument("--strategy", choices=STRATEGIES, help="a built-in strategy (needs --task)")
+    ch.add_argument("--strategy", help=f"{strategy_help} (needs --task)")
     ch.add_argument("--template", help="a template file or a name under prompts/")
     ch.add_argument("--task", help="the task whose items the chain or template will see")
     ch.add_argument("--data", help="a data file instead of the task's own")
@@ -141,7 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     r = verbs.add_parser("render", help="print the exact text the model sees: an item's prompt, or one template")
     r.add_argument("--task", help="task name or file (with --template: fills its variables from item --index)")
-    r.add_argument("--strategy", choices=STRATEGIES)
+    r.add_argument("--strategy", help=strategy_help)
     r.add_argument("--chain", help="FILE.py:NAME, a custom chain instead of --strategy")
     r.add_argument("--template", help="one template (a .jinja file, or a name under prompts/) rendered on its own")
     r.add_argument("--set", action="append", metavar="NAME=VALUE", help="a --template variable as text (repeatable)")
@@ -151,7 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--depth", type=_positive("--depth"))
     r.add_argument("--data")
     r.add_argument("--run", action="store_true", help="run the item for real and print every step")
-    model_options(r, backends=LOCAL_BACKENDS)
+    model_options(r, backends=LOCAL_BACKENDS + (NULL,))
 
     c = verbs.add_parser("compare", help="paired test of two runs on the same items (McNemar, bootstrap)")
     c.add_argument("run_a")
@@ -163,7 +172,8 @@ def build_parser() -> argparse.ArgumentParser:
                                 "--strategy cot --source self --rounds 2 --depths 1 --out runs/star",
                          formatter_class=argparse.RawDescriptionHelpFormatter)
     f.add_argument("--task", required=True)
-    f.add_argument("--strategy", choices=STRATEGIES, help="the built-in strategy whose chains are learned")
+    f.add_argument("--strategy", help=f"whose chains are learned: {strategy_help} (a chain of the task's own "
+                                      "learns with --source self)")
     f.add_argument("--chain", help="FILE.py:NAME, a custom chain instead of --strategy (with --source self)")
     f.add_argument("--model", help="base model (default smollm2-135m)")
     f.add_argument("--method", choices=("lora", "full"), default="lora")
@@ -182,8 +192,8 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--samples", type=int, default=4, help="self-taught: chains sampled per item (default 4)")
     f.add_argument("--self-items", type=int, default=200, help="self-taught: items sampled per depth and round")
     f.add_argument("--seed", type=int, default=0)
-    f.add_argument("--backend", choices=("auto",) + LOCAL_BACKENDS, default="auto",
-                   help="for sampling and the before/after test (default: vllm when installed)")
+    f.add_argument("--backend", choices=("auto",) + LOCAL_BACKENDS + (NULL,), default="auto",
+                   help="for sampling and the before/after test (default: vllm when installed; not null)")
     f.add_argument("--out", required=True, help="run folder: model/, round-N/, test/, summary.json")
     f.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     f.add_argument("--wandb", action="store_true", help="also log to Weights & Biases (needs wandb installed)")
@@ -195,7 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--out", help="the HTML file (default: report.html in a single run folder, else explorer.html)")
 
     d = verbs.add_parser("demo", help="the embedded demo: arithmetic by depth, base model against fine-tuned")
-    model_options(d, default_backend="auto", backends=LOCAL_BACKENDS)
+    model_options(d, default_backend="auto", backends=LOCAL_BACKENDS + (NULL,))
     d.add_argument("--limit", type=_positive("--limit"), default=60, help="items per depth (default 60)")
     d.add_argument("--depths", default="1-4,6,8", help="default 1-4,6,8 (the fine-tuned model saw depths 1-4 only)")
     d.add_argument("--strategies", default="direct,cot", help="base model's strategies (default direct,cot)")
@@ -291,14 +301,11 @@ def cmd_eval(args) -> int:
     from engine.runs.evaluate import run_eval
     from engine.runs.plan import EvalSettings
     from engine.runs.many import is_many, plan_runs, run_many
-    from engine.tasks.spec import STRATEGIES
 
     fields = {k: getattr(args, k) for k in EvalSettings.model_fields}
     if is_many(args.task, args.strategy, args.depth):
         run_many(plan_runs(fields))
         return 0
-    if args.strategy is not None and args.strategy not in STRATEGIES:
-        raise EngineError(f"unknown strategy {args.strategy!r}: use one of {', '.join(STRATEGIES)}")
     if args.depth is not None:
         if not args.depth.isdigit() or int(args.depth) < 1:
             raise EngineError(f"--depth must be a whole number from 1, or a list such as 1,2,3 or 1-4; got {args.depth!r}")
@@ -320,6 +327,10 @@ def _summary_line(summary: dict) -> str:
              f"95% CI {interval(summary['ci95'])}", f"unparsed {pct(summary['unparsed_rate'])}"]
     for name, part in summary["extractions"].items():
         parts.append(f"{name} {pct(part['accuracy'])}")
+    if summary.get("floor") and summary["backend"] != "null":
+        parts.append(f"floor {pct(summary['floor']['accuracy'])}")
+    if summary.get("chance") is not None:
+        parts.append(f"chance {pct(summary['chance'])}")
     parts.append(f"{summary['wall_seconds']} s")
     return "  ".join(parts)
 

@@ -104,7 +104,7 @@ def run_row(run: dict, label: str, match=None) -> dict:
                 "correct", "unparsed_rate", "truncated_rate", "errors", "step_errors", "prompt_tokens",
                 "completion_tokens", "wall_seconds", "tokens_per_second", "startup_seconds", "peak_rss_mb",
                 "backend_requests", "scheduler", "created", "extractions", "prefix_cache", "per_step", "per_class",
-                "environment"):
+                "environment", "floor", "chance"):
         row[key] = summary.get(key)
     row["at_k"] = {key: value for key, value in summary.items() if key.startswith(("maj@", "pass@"))}
     if n and len(records) < n:

@@ -100,15 +100,28 @@ def render_page(data: dict, title: str) -> str:
     )
 
 
+def floor_text(run: dict) -> str:
+    """ "floor 50.0% · chance 50.0%": what the run's chain scores with no model (`--floor`), and the task's chance
+    rate; "" when neither is known."""
+    parts = []
+    if run.get("floor"):
+        parts.append(f'floor {pct(run["floor"].get("accuracy"))}')
+    if run.get("chance") is not None:
+        parts.append(f'chance {pct(run["chance"])}')
+    return " · ".join(parts)
+
+
 def overview(runs: list[dict]) -> str:
     shared = [k for k in ("task", "model", "backend") if len(runs) > 1 and len({str(r[k]) for r in runs}) == 1]
     varying = [k for k in ("task", "strategy", "model", "backend", "depth", "samples") if k not in shared
                and (k not in ("depth", "samples") or len({r[k] for r in runs}) > 1 or len(runs) == 1)]
-    head = ["run"] + varying + ["items", "accuracy [95% CI]", "unparsed", "truncated", "errors",
-                                "tokens prompt / completion", "completion per item", "wall s"]
+    floors = any(floor_text(r) for r in runs)
+    head = ["run"] + varying + ["items", "accuracy [95% CI]"] + (["floor · chance"] if floors else []) + [
+        "unparsed", "truncated", "errors", "tokens prompt / completion", "completion per item", "wall s"]
     rows = [[f'<a href="#run-{i}" class="run-link">{_e(r["label"])}</a>'] + [_e(r[k]) for k in varying]
-            + [number(r["n"]), f'<b>{pct(r["accuracy"])}</b> {interval(r["ci95"])}', pct(r["unparsed_rate"]),
-               pct(r["truncated_rate"]), number(r["errors"]),
+            + [number(r["n"]), f'<b>{pct(r["accuracy"])}</b> {interval(r["ci95"])}']
+            + ([_e(floor_text(r) or "—")] if floors else [])
+            + [pct(r["unparsed_rate"]), pct(r["truncated_rate"]), number(r["errors"]),
                f'{number(r["prompt_tokens"])} / {number(r["completion_tokens"])}',
                "—" if r["tokens_per_item"] is None else f'{r["tokens_per_item"]:.1f}',
                number(r["wall_seconds"])] for i, r in enumerate(runs)]
@@ -162,6 +175,9 @@ def comparison_section(data: dict) -> str:
 def run_section(index: int, run: dict, count: int) -> str:
     opened = " open" if count <= 2 else ""
     cards = [("accuracy", pct(run["accuracy"]), f'95% CI {interval(run["ci95"])}'),
+             *([("floor", pct(run["floor"]["accuracy"]), f'no model; 95% CI {interval(run["floor"]["ci95"])}'
+                 + (f'; chance {pct(run["chance"])}' if run.get("chance") is not None else ""))] if run.get("floor")
+               else [("chance", pct(run["chance"]), "a uniform guess")] if run.get("chance") is not None else []),
              ("items", number(run["n"]), f'{number(run["correct"])} correct'),
              ("unparsed", pct(run["unparsed_rate"]), f'errors: {number(run["errors"])}'),
              ("truncated", pct(run["truncated_rate"]), "cut at the token limit"),
@@ -209,6 +225,7 @@ def run_section(index: int, run: dict, count: int) -> str:
     depth = f" · depth {run['depth']}" if run["depth"] is not None else ""
     header = (f'<span class="run-name">{_e(run["label"])}</span> <span class="series">{_e(run["series"] + depth)}'
               '</span> '
-              f'<span class="headline">{pct(run["accuracy"])} {interval(run["ci95"])}</span>')
+              f'<span class="headline">{pct(run["accuracy"])} {interval(run["ci95"])}</span>'
+              + (f' <span class="series">{_e(floor_text(run))}</span>' if floor_text(run) else ""))
     return (f'<details class="run" id="run-{index}"{opened}><summary><h3>{header}</h3></summary>'
             f'<div class="run-body">{"".join(parts)}</div></details>')

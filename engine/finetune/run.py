@@ -53,7 +53,7 @@ def finetune(settings: FinetuneSettings | None = None, progress=print, **options
     settings = settings or FinetuneSettings(**options)
     started = time.perf_counter()
     spec, base = load_spec(settings.task)
-    label, chain = select_chain(spec, settings.strategy, settings.chain)
+    label, chain = select_chain(spec, settings.strategy, settings.chain, base=base)
     splits = build_splits(settings, spec, base)
     check_wiring(chain, set(STATE_KEYS) | set(splits.train[0].fields), label)
     base_dir = resolve_model(settings.model, progress=progress)

@@ -73,6 +73,14 @@ class FinetuneSettings(BaseModel):
             raise ValueError(f"--{info.field_name.replace('_', '-')} must be at least 1, got {value}")
         return value
 
+    @field_validator("backend", mode="before")
+    @classmethod
+    def _needs_a_model(cls, value):
+        from engine.backends.names import refuse_null
+
+        refuse_null(value, "finetune")
+        return value
+
     @model_validator(mode="after")
     def _one_chain(self):
         if (self.strategy is None) == (self.chain is None):

@@ -41,4 +41,27 @@ def compare_folders(run_a: str, run_b: str) -> str:
         f"[{100 * result['bootstrap']['ci95'][0]:+.1f}, {100 * result['bootstrap']['ci95'][1]:+.1f}]",
         result["verdict"],
     ]
-    return "\n".join(lines)
+    return "\n".join(lines + floor_lines(run_a, run_b))
+
+
+def floor_lines(run_a: str, run_b: str) -> list[str]:
+    """Each run's floor (`--floor`, or a null run's own) and the task's chance rate, where recorded: an accuracy
+    is read against what the chain scores with no model."""
+    import json
+
+    from engine.runs.report import interval, pct
+
+    summaries = []
+    for folder in (run_a, run_b):
+        path = Path(folder) / "summary.json"
+        summaries.append(json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {})
+    floors = [s.get("floor") for s in summaries]
+    lines = []
+    if any(floors):
+        shown = [f"{pct(f['accuracy'])} {interval(f['ci95'])}" if f else "not recorded (eval --floor)" for f in floors]
+        lines.append(f"floor (no model, --backend null): A {shown[0]}   B {shown[1]}")
+    chances = [s.get("chance") for s in summaries]
+    if any(c is not None for c in chances):
+        shown = ["—" if c is None else pct(c) for c in chances]
+        lines.append(f"chance: {shown[0]}" if shown[0] == shown[1] else f"chance: A {shown[0]}   B {shown[1]}")
+    return lines

@@ -42,8 +42,11 @@ def _run_locked(plan: RunPlan, backend, progress: bool, out: Path) -> dict:
     from engine.backends import close_backend
     from engine.progress import WaveProgress
 
+    from engine.runs.floor import run_floor
+
     settings = plan.settings
     done = resume_records(out, settings)
+    floor = run_floor(plan, out)  # before the model loads: it needs none, and a broken floor run fails at once
     done_ids = {record["id"] for record in done}
     todo = [example for example in plan.examples if example.id not in done_ids]
     owned = backend is None
@@ -53,7 +56,7 @@ def _run_locked(plan: RunPlan, backend, progress: bool, out: Path) -> dict:
         for record in done:
             bar.item_done(record["correct"])
         if settings.ray is not None:  # each Ray worker holds its own backend; records come home as they finish
-            return _finish_on_ray(plan, todo, done, out, bar)
+            return _finish_on_ray(plan, todo, done, out, bar, floor)
         if owned:
             backend = load_run_backend(plan, todo or plan.examples, progress=bar.say)
         kv_bytes = getattr(backend, "kv_cache_bytes", None)
@@ -80,15 +83,18 @@ def _run_locked(plan: RunPlan, backend, progress: bool, out: Path) -> dict:
         "step_cache": ({"path": str(cache.path), "hits": backend.hits, "misses": backend.misses}
                        if cache is not None else None),
     }
-    return _write_summary(plan, done, scored, out, wall=wall, about=about)
+    return _write_summary(plan, done, scored, out, wall=wall, about=about, floor=floor)
 
 
-def _write_summary(plan: RunPlan, done, scored, out: Path, wall: float, about: dict) -> dict:
+def _write_summary(plan: RunPlan, done, scored, out: Path, wall: float, about: dict, floor: dict | None) -> dict:
     """Score the whole run (resumed items and new ones, in the task's order) and write summary, report, explorer.
 
     `about` says how the new items were generated: backend, dtype, scheduler, request count, start-up, memory,
-    cache (and, on Ray, the workers).
+    cache (and, on Ray, the workers). `floor`: the figures of the run's floor (`engine.runs.floor`), if asked.
     """
+    from engine.backends.names import NULL
+    from engine.runs.floor import figures
+
     from engine.explorer import write_run_explorer
     from engine.files import write_atomic
     from engine.runs.report import write_report
@@ -112,6 +118,8 @@ def _write_summary(plan: RunPlan, done, scored, out: Path, wall: float, about: d
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"), out=str(out),
         environment=describe(dtype, scheduler=scheduler),
     )
+    summary["floor"] = figures(summary, None) if summary["backend"] == NULL else floor  # a null run is its own
+    summary["chance"] = spec.chance
     if any(step["kind"] == "program" for record in scored for step in record["steps"]):
         from engine.sandbox.launch import isolation_layers
 
@@ -122,7 +130,7 @@ def _write_summary(plan: RunPlan, done, scored, out: Path, wall: float, about: d
     return summary
 
 
-def _finish_on_ray(plan: RunPlan, todo, done, out: Path, bar) -> dict:
+def _finish_on_ray(plan: RunPlan, todo, done, out: Path, bar, floor: dict | None) -> dict:
     """The run's items sharded across Ray workers (`engine.runs.ray_shards`), merged into this one run folder."""
     from engine.runs.ray_shards import run_on_ray
 
@@ -130,4 +138,4 @@ def _finish_on_ray(plan: RunPlan, todo, done, out: Path, bar) -> dict:
     with record_sink(out, bar) as finished:
         scored, about = run_on_ray(plan.settings, todo, on_record=finished, say=bar.say)
     wall = time.perf_counter() - started
-    return _write_summary(plan, done, scored, out, wall=wall, about=about)
+    return _write_summary(plan, done, scored, out, wall=wall, about=about, floor=floor)

@@ -36,13 +36,10 @@ def plan_runs(fields: dict) -> list:
     each prepared (so checked) before anything loads."""
     from engine.chains.custom import chain_label
     from engine.runs.plan import EvalSettings, prepare
-    from engine.tasks.spec import STRATEGIES, parse_depths
+    from engine.tasks.spec import parse_depths
 
     tasks = split_list(fields["task"])
-    strategies = split_list(fields.get("strategy"))
-    for strategy in strategies:
-        if strategy is not None and strategy not in STRATEGIES:
-            raise EngineError(f"unknown strategy {strategy!r}: use one of {', '.join(STRATEGIES)}")
+    strategies = split_list(fields.get("strategy"))  # each checked against its task's list by prepare below
     depths = parse_depths(str(fields["depth"])) if fields.get("depth") else [None]
     out = Path(fields.get("out") or f"runs/eval-{datetime.now().strftime('%Y%m%d-%H%M%S')}")
     plans = []
@@ -79,10 +76,18 @@ def run_many(plans: list, progress: bool = True) -> list[dict]:
     out = Path(first.out).parent
     rows = [{"task": s["task"], "strategy": s["strategy"], "depth": s["depth"], "n": s["n"],
              "accuracy": s["accuracy"], "ci95": s["ci95"], "unparsed_rate": s["unparsed_rate"],
+             "floor": (s.get("floor") or {}).get("accuracy"), "chance": s.get("chance"),
              "wall_seconds": s["wall_seconds"], "folder": s["out"]} for s in summaries]
-    lines = ["| task | strategy | depth | n | accuracy | 95% CI | unparsed | seconds |", "|---|---|---|---|---|---|---|---|"]
+    floors = any(r["floor"] is not None or r["chance"] is not None for r in rows)  # a column only where known
+
+    def floor_cells(r) -> str:
+        shown = ["" if r[key] is None else pct(r[key]) for key in ("floor", "chance")]
+        return f" {shown[0]} | {shown[1]} |" if floors else ""
+
+    lines = ["| task | strategy | depth | n | accuracy | 95% CI | unparsed |" + (" floor | chance |" if floors else "")
+             + " seconds |", "|---|---|---|---|---|---|---|" + ("---|---|" if floors else "") + "---|"]
     lines += [f"| {r['task']} | {r['strategy']} | {r['depth'] or ''} | {r['n']} | {pct(r['accuracy'])} | "
-              f"{interval(r['ci95'])} | {pct(r['unparsed_rate'])} | {r['wall_seconds']} |" for r in rows]
+              f"{interval(r['ci95'])} | {pct(r['unparsed_rate'])} |{floor_cells(r)} {r['wall_seconds']} |" for r in rows]
     write_atomic(out / "table.json", json.dumps(rows, indent=2))
     write_atomic(out / "table.md", "\n".join(lines) + "\n")
     print("\n".join(lines))

@@ -27,7 +27,8 @@ class EvalSettings(BaseModel):
     """A custom chain instead of a strategy: `FILE.py:NAME` (a chain, or a function of the task spec)."""
     model: str | None = None
     backend: str = "auto"
-    """hf, vllm, or auto: vllm where it is installed, else hf."""
+    """hf, vllm, openai, null (no model: every completion empty, a chain's floor), or auto: vllm where it is
+    installed, else hf."""
     dtype: str = "auto"
     limit: int | None = None
     depth: int | None = None
@@ -56,6 +57,10 @@ class EvalSettings(BaseModel):
     """Shard the items over Ray workers: "local" starts a local Ray cluster, else a cluster address."""
     ray_workers: int = Field(2, ge=1)
     """Ray workers, each holding its own backend (one model engine each)."""
+    floor: bool = False
+    """Also run the chain on the null backend (a model that writes nothing) on the same items, into the run
+    folder's `floor/`, and record its accuracy in summary.json as `floor`: what the chain's code and the parser
+    score with no model (`engine.runs.floor`)."""
     scheduler: Literal["auto", "continuous", "waves"] = "auto"
     """continuous: each item's next step is sent as soon as its last one finished (vLLM); waves: one backend
     call per chain step across the dataset (any backend). auto: continuous where the backend can and it pays
@@ -92,7 +97,7 @@ def prepare(settings: EvalSettings) -> RunPlan:
                           "or --scheduler waves with hf")
     spec, base = load_spec(settings.task)
     strategy, chain = select_chain(spec, settings.strategy, settings.chain, settings.samples, settings.temperature,
-                                   settings.max_tokens, settings.program_timeout)
+                                   settings.max_tokens, settings.program_timeout, base=base)
     examples = load_examples(spec, base, settings.limit, settings.depth, settings.seed, settings.data)
     exemplars = []
     if (strategy == "fewshot-cot" or settings.chain) and spec.exemplars:

@@ -15,6 +15,17 @@ def interval(ci) -> str:
     return f"[{100 * ci[0]:.1f}, {100 * ci[1]:.1f}]"
 
 
+def floor_line(summary: dict) -> list[str]:
+    """The run's floor (no model) and the task's chance rate, as a report line, where either is known."""
+    floor, chance = summary.get("floor"), summary.get("chance")
+    parts = []
+    if floor:
+        parts.append(f"floor (no model, `--backend null`) {pct(floor['accuracy'])} ({interval(floor['ci95'])})")
+    if chance is not None:
+        parts.append(f"chance {pct(chance)}")
+    return [f"- {'; '.join(parts)}"] if parts else []
+
+
 def write_report(out: Path, summary: dict, records: list[dict]) -> None:
     """A readable view of summary.json plus a few wrong items with their final step."""
     lines = [
@@ -27,6 +38,7 @@ def write_report(out: Path, summary: dict, records: list[dict]) -> None:
         f"{summary['wall_seconds']} s wall; {summary.get('scheduler', 'waves')} scheduling, "
         f"{summary['backend_requests']} requests; prefix cache {pct(summary.get('prefix_cache', {}).get('hit_rate', 0))} "
         f"of prompt tokens",
+        *floor_line(summary),
         "",
         "| extraction | accuracy | 95% CI | unparsed |",
         "|---|---|---|---|",

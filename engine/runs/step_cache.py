@@ -140,6 +140,8 @@ def model_identity(backend, cache: StepCache) -> str | None:
     """
     if getattr(backend, "remote", False):  # a server's weights are not ours to hash, and may change under its name
         return None
+    if getattr(backend, "cacheable", True) is False:  # the null backend: no model, nothing worth storing
+        return None
     declared = getattr(backend, "identity", None)
     if declared is not None:
         return declared

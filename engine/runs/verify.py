@@ -3,7 +3,8 @@
 The summary is a claim about samples.jsonl. Verification rebuilds everything it can from the run's own
 settings (run.json) and records: the item list (every item exactly once, none foreign), each item's score
 (re-scored from its recorded answer against the gold), and every figure of the summary that comes from the
-records (accuracy, interval, unparsed, errors, tokens, maj@k, per-step, per-class). Any difference is listed.
+records (accuracy, interval, unparsed, errors, tokens, maj@k, per-step, per-class); a run's `floor` folder is
+verified the same way and must give the floor figures recorded. Any difference is listed.
 """
 
 from __future__ import annotations
@@ -56,7 +57,10 @@ def verify_run(folder: str | Path) -> tuple[list[str], int]:
             problems.append(f"summary.json lacks {key} (recomputed: {_short(value)})")
         elif not _same(summary[key], value):
             problems.append(f"summary.json says {key} = {_short(summary[key])}, the records give {_short(value)}")
-    return problems, len(records)
+    from engine.runs.floor import floor_problems
+
+    more, _ = floor_problems(folder, summary)
+    return problems + more, len(records)
 
 
 def _same(a, b) -> bool:

@@ -5,6 +5,10 @@ gold intermediate steps, so one can watch a small model's accuracy fall as the n
 module exposes `generate(count, depth, seed=0) -> list[Example]` and `MAX_DEPTH`; sudoku is scored by the rules,
 not one gold string (`engine.scoring.sudoku`). How an item is parsed and scored (its
 answer type and parser) is said once, in its task file `tasks/<name>.yaml`.
+
+A task file names a generator by its name here, or names its own function as `FILE.py:NAME`
+(`engine.tasks.generators`): both are a function `(count, depth, seed)`; the built-in ones return Examples (with
+the sub-questions a row cannot carry), a file's returns rows that are checked as a data file's are.
 """
 
 from __future__ import annotations
@@ -13,11 +17,12 @@ from engine.synthetic import arithmetic, last_letters, shuffled_objects, sudoku
 from engine.synthetic.args import check_args
 
 GENERATORS = {
-    "arithmetic": arithmetic,
-    "shuffled-objects": shuffled_objects,
-    "last-letters": last_letters,
-    "sudoku": sudoku,
+    "arithmetic": arithmetic.generate,
+    "shuffled-objects": shuffled_objects.generate,
+    "last-letters": last_letters.generate,
+    "sudoku": sudoku.generate,
 }
-"""Task name -> generator module."""
+"""Generator name (a task file's `source.generator`) -> its function `(count, depth, seed) -> list[Example]`;
+each function's module holds its `MAX_DEPTH` and a docstring with a real item."""
 
 __all__ = ["GENERATORS", "arithmetic", "check_args", "last_letters", "shuffled_objects", "sudoku"]

@@ -89,44 +89,51 @@ def read_rows(path: Path, fmt: str) -> list[tuple[int, dict]]:
     return [(i + 1, row) for i, row in enumerate(data)]
 
 
-def examples_from_rows(rows: list[tuple[int, dict]], spec, where: str) -> list[Example]:
-    """Examples from (line, row) pairs; a row's own `id` (text or a whole number) names it, and must be unique."""
+def examples_from_rows(rows: list[tuple[int, dict]], spec, where: str, unit: str = "line",
+                       default_id=None) -> list[Example]:
+    """Examples from (number, row) pairs; a row's own `id` (text or a whole number) names it, and must be unique.
+
+    Errors name `where` and the row's number: `where:N` for a file's line (`unit` "line"), `where row N` for rows
+    a generator returned (`unit` "row"). A row without an id gets `default_id(N)`, by default `TASK-N`.
+    """
     examples = []
-    first_line: dict[str, int] = {}
+    first: dict[str, int] = {}
+    locate = (lambda n: f"{where}:{n}") if unit == "line" else (lambda n: f"{where} {unit} {n}")
     for number, row in rows:
-        example = _example(number, row, spec, where)
-        if example.id in first_line:
-            raise TaskError(f"{where}:{number}: id {example.id!r} was already used on line {first_line[example.id]}: "
+        example = _example(number, row, spec, locate(number),
+                           default_id(number) if default_id else f"{spec.name}-{number}")
+        if example.id in first:
+            raise TaskError(f"{locate(number)}: id {example.id!r} was already used on {unit} {first[example.id]}: "
                             "give every example its own id")
-        first_line[example.id] = number
+        first[example.id] = number
         examples.append(example)
     if not examples:
         raise TaskError(f"{where}: no examples found")
     return examples
 
 
-def _example(number: int, row: dict, spec, where: str) -> Example:
+def _example(number: int, row: dict, spec, at: str, fallback_id: str) -> Example:
     if not isinstance(row, dict):
-        raise TaskError(f"{where}:{number}: each example must be an object")
+        raise TaskError(f"{at}: each example must be an object")
     if spec.question_format:
         try:
             question = spec.question_format.format(**row)
         except KeyError as exc:
-            raise TaskError(f"{where}:{number}: missing field {exc.args[0]!r} used by question_format") from exc
+            raise TaskError(f"{at}: missing field {exc.args[0]!r} used by question_format") from exc
     else:
         question = row.get(spec.question_field)
         if not isinstance(question, str) or not question.strip():
-            raise TaskError(f"{where}:{number}: missing or empty question field {spec.question_field!r}")
+            raise TaskError(f"{at}: missing or empty question field {spec.question_field!r}")
     if len(question) > MAX_LINE_CHARS:
-        raise TaskError(f"{where}:{number}: question of {len(question):,} characters, more than MAX_LINE_CHARS "
+        raise TaskError(f"{at}: question of {len(question):,} characters, more than MAX_LINE_CHARS "
                         f"({MAX_LINE_CHARS:,})")
     if spec.answer_field not in row or row[spec.answer_field] in (None, ""):
-        raise TaskError(f"{where}:{number}: missing gold field {spec.answer_field!r}")
-    gold = gold_label(row[spec.answer_field], spec, f"{where}:{number}")
+        raise TaskError(f"{at}: missing gold field {spec.answer_field!r}")
+    gold = gold_label(row[spec.answer_field], spec, at)
     hidden = (spec.question_field, spec.answer_field, spec.steps_field, "canary")
     fields = {k: v for k, v in row.items() if k not in hidden}
-    steps = gold_steps(row, spec, f"{where}:{number}") if spec.steps_field else None
-    return Example(id=_row_id(row, spec, f"{where}:{number}") or f"{spec.name}-{number}", question=question.strip(),
+    steps = gold_steps(row, spec, at) if spec.steps_field else None
+    return Example(id=_row_id(row, spec, at) or fallback_id, question=question.strip(),
                    gold=gold, fields=fields, gold_steps=steps)
 
 

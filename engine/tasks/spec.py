@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from engine.errors import EngineError, TaskError, first_problem
 from engine.examples import Example
+from engine.tasks.user_code import is_reference, parse_reference
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 TASKS_DIR = PROJECT_ROOT / "tasks"
@@ -40,7 +41,9 @@ class Source(Strict):
     path: str | None = None
     """Data file; `{data}` stands for the shared data folder."""
     generator: str | None = None
-    """A synthetic task (arithmetic, shuffled-objects, last-letters, sudoku), deterministic from a seed."""
+    """A built-in generator (arithmetic, shuffled-objects, last-letters, sudoku), or your own as `FILE.py:NAME`: a
+    function `(count, depth, seed)` returning rows with the fields a data file has (`engine.tasks.generators`);
+    FILE is looked for beside the task file, then at the project root. Deterministic from the seed."""
     depth: int = 3
     """Number of reasoning steps for synthetic tasks (overridden by --depth)."""
     count: int = 100
@@ -89,12 +92,19 @@ class TaskSpec(Strict):
     classes: list[str] = []
     """Label set for classification tasks: enables the per-class report."""
     strategies: list[str] = ["direct", "cot"]
+    """The built-in strategies this task runs (others are refused), and its own chains as `FILE.py:NAME` (a
+    chain, or a function of the task spec returning one), run as `--strategy NAME`; FILE is looked for beside
+    the task file, then at the project root (so `prompts/NAME/chain.py:NAME` works from tasks/)."""
     default_strategy: str = "cot"
+    """A built-in strategy, or the NAME of one of the task's own chains."""
     exemplars: Exemplars | None = None
     instruction: str = ""
     """One line shown before the question in every strategy (e.g. "Answer with the letter of the option.")."""
     answer_hint: str = ""
     """How the final answer should look, e.g. "a number" or "one of (A)-(E)"."""
+    chance: float | None = Field(None, ge=0, le=1)
+    """The accuracy of a uniform guess among the task's answers, where that is plain (0.5 for yes/no, 1/3 for
+    three options): shown beside a chain's floor, which an honest chain does not beat without a model."""
     train: Source | None = None
     """Training split for `finetune` (a data file); the evaluation items in `source` are never trained on."""
     reasoning_field: str | None = None
@@ -138,12 +148,58 @@ class TaskSpec(Strict):
         for name in [self.parser, *self.extra_parsers]:
             if name not in PARSERS:
                 raise ValueError(f"unknown parser {name!r}; known: {', '.join(sorted(PARSERS))}")
-        for name in [*self.strategies, self.default_strategy]:
-            if name not in STRATEGIES:
-                raise ValueError(f"unknown strategy {name!r}; known: {', '.join(STRATEGIES)}")
         if self.answer_type == "nli" and not self.classes:
             raise ValueError("an nli task needs its classes (entailment, contradiction, neutral)")
         return self
+
+
+    @field_validator("strategies")
+    @classmethod
+    def _strategies_known(cls, entries: list[str]) -> list[str]:
+        own_chains(entries)  # refuses a malformed entry, or a NAME taken twice
+        for name in entries:
+            if not is_reference(name) and name not in STRATEGIES:
+                raise ValueError(f"unknown strategy {name!r}; known: {', '.join(STRATEGIES)} (a chain of the task's "
+                                 "own is listed as FILE.py:NAME)")
+        return entries
+
+    @field_validator("default_strategy")
+    @classmethod
+    def _default_known(cls, name: str, info) -> str:
+        own = own_chains(info.data.get("strategies") or [])
+        if name not in STRATEGIES and name not in own:
+            mine = f", or this task's own chains: {', '.join(own)}" if own else ""
+            raise ValueError(f"unknown strategy {name!r}; known: {', '.join(STRATEGIES)}{mine}")
+        return name
+
+    def own_chains(self) -> dict[str, str]:
+        """The task's own chains: NAME (what `--strategy` takes) -> `FILE.py:NAME` as the task file lists it."""
+        return own_chains(self.strategies)
+
+    def strategy_names(self) -> list[str]:
+        """What `--strategy` takes for this task, in the task file's order: built-in names, own chains' NAMEs."""
+        return [entry.rpartition(":")[2] if is_reference(entry) else entry for entry in self.strategies]
+
+
+CHAIN_SHAPE = "a chain, or a function of the task spec returning one"
+
+
+def own_chains(entries: list[str]) -> dict[str, str]:
+    """NAME -> `FILE.py:NAME` for the entries of a `strategies:` list that are chains of the task's own; a NAME
+    that a built-in strategy or another entry has is refused, so `--strategy NAME` always says which one runs."""
+    own: dict[str, str] = {}
+    for entry in entries:
+        if not is_reference(entry):
+            continue
+        _, name = parse_reference(entry, f"strategies entry {entry!r}", CHAIN_SHAPE, ValueError)
+        if name in STRATEGIES:
+            raise ValueError(f"strategies entry {entry!r}: {name} is also a built-in strategy; name the chain "
+                             "otherwise, so that --strategy says which one runs")
+        if name in own:
+            raise ValueError(f"strategies entries {own[name]!r} and {entry!r} are both named {name}: "
+                             "--strategy NAME must say which one runs")
+        own[name] = entry
+    return own
 
 
 def data_dir() -> Path:
@@ -233,12 +289,10 @@ def load_examples(spec: TaskSpec, base: Path, limit: int | None = None, depth: i
 
     source = spec.source
     if source.generator and not data_path:
-        from engine.synthetic import GENERATORS
+        from engine.tasks.generators import generate_examples
 
-        if source.generator not in GENERATORS:
-            raise TaskError(f"unknown generator {source.generator!r}: use one of {', '.join(GENERATORS)}")
         count = limit if limit is not None else source.count
-        return GENERATORS[source.generator].generate(count, depth if depth is not None else source.depth, seed)
+        return generate_examples(spec, base, count, depth if depth is not None else source.depth, seed)
     local = Path(data_path) if data_path else expand_path(source.path, base) if source.path else None
     if source.hf and not data_path and (local is None or not local.exists()):
         rows = _hf_rows(source.hf)

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-import engine.tasks.spec as spec_module
+import engine.tasks.user_code as user_code
 from engine.backends import ScriptedBackend
 from engine.cli.main import main
 from engine.errors import TaskError
@@ -116,7 +116,7 @@ def test_the_file_is_found_beside_the_task_file_then_at_the_project_root(tmp_pat
     write_task(root)  # root/gen/sums.py
     task = elsewhere / "sums.yaml"
     task.write_text((root / "sums.yaml").read_text())
-    monkeypatch.setattr(spec_module, "PROJECT_ROOT", root)
+    monkeypatch.setattr(user_code, "PROJECT_ROOT", root)
     spec, base = load_spec(str(task))
     assert len(load_examples(spec, base, limit=3)) == 3  # not beside the task file: the project root's
     (elsewhere / "gen").mkdir()

@@ -109,3 +109,46 @@ def test_the_layer_test_sees_imports_inside_functions(tmp_path):
     sample = tmp_path / "sample.py"
     sample.write_text("def f():\n    from engine.runs.evaluate import run_eval\n    import engine.cli.main\n")
     assert [modules for _, modules in _imports(sample)] == [["engine.runs.evaluate"], ["engine.cli.main"]]
+
+
+def _module_file(module: str) -> Path | None:
+    parts = module.split(".")[1:]
+    for candidate in (ENGINE.joinpath(*parts).with_suffix(".py"), ENGINE.joinpath(*parts, "__init__.py")):
+        if parts and candidate.is_file():
+            return candidate
+    return None
+
+
+def test_no_import_circles():
+    """No file reaches itself through its imports (function-level ones included), inside a folder or across."""
+    graph: dict[Path, set[Path]] = {}
+    for path in sorted(ENGINE.rglob("*.py")):
+        if path == ENGINE / "__init__.py":
+            continue
+        targets = set()
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("engine."):
+                submodules = {alias.name: _module_file(f"{node.module}.{alias.name}") for alias in node.names}
+                targets |= set(submodules.values())
+                if None in submodules.values():  # a name defined in the module itself, not only its submodules
+                    targets.add(_module_file(node.module))
+            elif isinstance(node, ast.Import):
+                targets |= {_module_file(alias.name) for alias in node.names if alias.name.startswith("engine.")}
+        graph[path] = {t for t in targets if t is not None and t != path and t != ENGINE / "__init__.py"}
+    state: dict[Path, int] = {}
+    stack: list[Path] = []
+
+    def visit(node: Path) -> list[Path] | None:
+        state[node], _ = 1, stack.append(node)
+        for target in sorted(graph.get(node, ())):
+            if state.get(target) == 1:
+                return stack[stack.index(target):] + [target]
+            if target not in state and (found := visit(target)):
+                return found
+        state[node], _ = 2, stack.pop()
+        return None
+
+    for start in sorted(graph):
+        if start not in state and (circle := visit(start)):
+            pytest.fail("import circle: " + " -> ".join(str(p.relative_to(ENGINE)) for p in circle))

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-import engine.tasks.spec as spec_module
+import engine.tasks.user_code as user_code
 from engine.backends import ScriptedBackend
 from engine.cli.main import main
 from engine.errors import EngineError, TaskError
@@ -71,7 +71,7 @@ def test_the_chain_file_is_found_beside_the_task_file_then_at_the_project_root(t
     root, tasks = tmp_path / "root", tmp_path / "tasks"
     tasks.mkdir()
     task = write_task(tasks, chain_folder=root)  # root/chains/walk.py, not beside the task file
-    monkeypatch.setattr(spec_module, "PROJECT_ROOT", root)
+    monkeypatch.setattr(user_code, "PROJECT_ROOT", root)
     assert prepare(EvalSettings(task=str(task), strategy="walk")).strategy == "walk"
     (tasks / "chains").mkdir()
     (tasks / "chains" / "walk.py").write_text("from engine import Step\n\nwalk = Step('answer', "

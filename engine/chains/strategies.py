@@ -118,9 +118,9 @@ def select_chain(spec: TaskSpec, strategy: str | None = None, chain: str | None 
     strategy = next((name for name, entry in own.items() if entry == strategy), strategy)  # the entry as listed
     if strategy in own:
         from engine.chains.custom import load_task_chain
-        from engine.tasks import spec as task_files
+        from engine.tasks import user_code
 
-        node = load_task_chain(own[strategy], spec, ([base] if base else []) + [task_files.PROJECT_ROOT])
+        node = load_task_chain(own[strategy], spec, ([base] if base else []) + [user_code.PROJECT_ROOT])
         if samples > 1:
             node = Vote(node, samples, temperature=temperature, output="answer")
         return strategy, node

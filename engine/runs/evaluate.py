@@ -41,12 +41,12 @@ def run_eval(settings: EvalSettings | RunPlan, backend=None, progress: bool = Tr
 def _run_locked(plan: RunPlan, backend, progress: bool, out: Path) -> dict:
     from engine.backends import close_backend
     from engine.progress import WaveProgress
-
-    from engine.runs.floor import run_floor
+    from engine.runs.floor import FLOOR_FOLDER, figures, floor_plan
 
     settings = plan.settings
     done = resume_records(out, settings)
-    floor = run_floor(plan, out)  # before the model loads: it needs none, and a broken floor run fails at once
+    floor = floor_plan(plan, out)  # run before the model loads: it needs none, and a broken floor fails at once
+    floor = figures(run_eval(floor, progress=False), FLOOR_FOLDER) if floor is not None else None
     done_ids = {record["id"] for record in done}
     todo = [example for example in plan.examples if example.id not in done_ids]
     owned = backend is None

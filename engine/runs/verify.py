@@ -14,6 +14,7 @@ import math
 from pathlib import Path
 
 from engine.errors import EngineError
+from engine.runs.floor import FIGURES, figures
 
 
 def verify_run(folder: str | Path) -> tuple[list[str], int]:
@@ -57,8 +58,6 @@ def verify_run(folder: str | Path) -> tuple[list[str], int]:
             problems.append(f"summary.json lacks {key} (recomputed: {_short(value)})")
         elif not _same(summary[key], value):
             problems.append(f"summary.json says {key} = {_short(summary[key])}, the records give {_short(value)}")
-    from engine.runs.floor import floor_problems
-
     more, _ = floor_problems(folder, summary)
     return problems + more, len(records)
 
@@ -78,3 +77,24 @@ def _same(a, b) -> bool:
 def _short(value) -> str:
     text = json.dumps(value)
     return text if len(text) <= 80 else text[:77] + "..."
+
+
+def floor_problems(folder: Path, summary: dict) -> tuple[list[str], int]:
+    """`verify` for a run's `floor`: its folder verifies, and the figures recorded are that folder's summary's
+    (a null run's own figures, for a run that is its own floor). Returns the problems and the records checked."""
+    floor = summary.get("floor")
+    if floor is None:
+        return [], 0
+    if floor.get("folder") is None:
+        own = figures(summary, None)
+        return [f"floor: summary.json says {key} = {floor.get(key)}, the run's own figures give {own[key]}"
+                for key in FIGURES if floor.get(key) != own[key]], 0
+    where = folder / floor["folder"]
+    if not (where / "summary.json").is_file():
+        return [f"floor: {where} has no summary.json: rerun the same eval to finish its floor"], 0
+    problems, checked = verify_run(where)
+    recorded = json.loads((where / "summary.json").read_text(encoding="utf-8"))
+    problems = [f"floor: {problem}" for problem in problems]
+    problems += [f"floor: summary.json says {key} = {floor.get(key)}, {where}/summary.json gives {recorded.get(key)}"
+                 for key in FIGURES if json.dumps(floor.get(key)) != json.dumps(recorded.get(key))]
+    return problems, checked

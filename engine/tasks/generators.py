@@ -45,11 +45,11 @@ def generate_examples(spec, base: Path, count: int, depth: int, seed: int) -> li
 
 def load_generator(reference: str, base: Path):
     """(function, file, "FILE.py:NAME" as found) for a task file's `generator: FILE.py:NAME`."""
-    from engine.tasks.spec import PROJECT_ROOT
+    from engine.tasks import user_code
 
     label = f"generator {reference!r}"
     path, name = parse_reference(reference, label, SHAPE, TaskError)
-    path = find_in(path, [base, PROJECT_ROOT], label, TaskError)
+    path = find_in(path, [base, user_code.PROJECT_ROOT], label, TaskError)
     module = import_file(path, "generator file", TaskError)
     if not hasattr(module, name):
         found = functions_of(module)

@@ -18,9 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from engine.errors import EngineError, TaskError, first_problem
 from engine.examples import Example
-from engine.tasks.user_code import is_reference, parse_reference
+from engine.tasks.user_code import PROJECT_ROOT, is_reference, parse_reference
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 TASKS_DIR = PROJECT_ROOT / "tasks"
 ANSWER_TYPES = ("number", "choice", "yes-no", "bool", "free-text", "nli", "sudoku")
 STRATEGIES = ("direct", "cot", "fewshot-cot", "decompose", "pal", "sc", "calc", "stepwise")

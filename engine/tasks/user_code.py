@@ -20,6 +20,10 @@ from pathlib import Path
 
 from engine.errors import EngineError
 
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+"""The project's root (tasks/ and prompts/ live there): where a task file's own code is looked for after the
+task file's folder."""
+
 
 def parse_reference(reference: str, label: str, shape: str, error=EngineError) -> tuple[Path, str]:
     """`"gen.py:make"` -> (Path("gen.py"), "make"); the file is not looked for here (where it is looked for

@@ -78,27 +78,31 @@ def test_a_size_below_one_context_is_refused_before_vllm_starts(tmp_path):
     assert _checked_size(smallest_mb, str(tmp_path), "float32", 4096, 32) == smallest_mb * 2**20
 
 
+STORY_CHAIN = """from engine import SamplingSettings, Step
+
+story = Step("answer", "story.jinja", SamplingSettings(max_tokens=320), parse="number")
+"""
+
+
 @pytest.mark.vllm
 @pytest.mark.model
 def test_a_small_cache_preempts_but_changes_no_answer(tmp_path):
-    """The same decompose items with the worst-case cache and with the smallest cache vLLM starts with: the small
-    one must preempt (counted in summary.json), and every item's answer and every step's text stay the same."""
+    """The same items with a cache for all of them at once and with the smallest cache vLLM starts with: the
+    small one must preempt (counted in summary.json), and every item's answer and text must stay the same. The
+    chain asks for a long story (the model writes all 320 tokens), so 48 items need several small caches' worth."""
     from engine import EvalSettings, run_eval
-    from engine.runs.kv_work import work_of_plan
 
-    from engine import prepare
-    from engine.backends.kv_cache import kv_cache_bytes
-    from engine.models import resolve_model
-
-    base = dict(task="arithmetic", strategy="decompose", depth=3, limit=24, seed=5, backend="vllm", no_cache=True)
-    worst = work_of_plan(prepare(EvalSettings(**base)), worst_case=True)
-    worst_mb = -(-kv_cache_bytes(worst, resolve_model(None), "float32", 4096, 2**40) // 2**20)
+    (tmp_path / "story.py").write_text(STORY_CHAIN)
+    (tmp_path / "story.jinja").write_text('{{ role("user") }}Tell me a very long story about this: {{ question }}\n')
+    base = dict(task="arithmetic", chain=f"{tmp_path / 'story.py'}:story", depth=2, limit=48, backend="vllm",
+                no_cache=True)
     runs = {}
-    for name, mb in (("worst", worst_mb), ("small", 182)):
+    for name, mb in (("roomy", 2048), ("small", 182)):
         summary = run_eval(EvalSettings(**base, kv_cache_mb=mb, out=str(tmp_path / name)), progress=False)
         records = [json.loads(line) for line in (tmp_path / name / "samples.jsonl").read_text().splitlines()]
         runs[name] = (summary, {r["id"]: (r["answer"], [s["outputs"] for s in r["steps"]]) for r in records})
-    assert runs["small"][0]["kv_cache_mb"] == 182.0 and runs["worst"][0]["kv_cache_mb"] == float(worst_mb)
+    assert runs["small"][0]["kv_cache_mb"] == 182.0 and runs["roomy"][0]["kv_cache_mb"] == 2048.0
+    assert runs["small"][0]["completion_tokens"] > 48 * 200, "the stories were meant to be long"
     assert runs["small"][0]["preemptions"] > 0, "the smallest cache should have forced preemptions"
-    assert runs["worst"][0]["preemptions"] == 0
-    assert runs["small"][1] == runs["worst"][1]
+    assert runs["roomy"][0]["preemptions"] == 0
+    assert runs["small"][1] == runs["roomy"][1]

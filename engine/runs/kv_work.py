@@ -3,7 +3,7 @@ share of the machine's memory (the arithmetic from work to bytes is the backend'
 
 A run knows its work before the engine starts: how many sequences can be in flight at once (items × samples, up
 to vLLM's `max_num_seqs`), the longest first prompt, what one item's sequence holds at one time beyond it (one
-step's output and as much again carried from earlier steps: `held_tokens`), and the prompt opening every item
+step's output at its limit: `held_tokens`), and the prompt opening every item
 shares (few-shot exemplars, which prefix caching stores once). The worst case (`chain_tokens`: every step's
 `max_tokens` along the chain piled into one sequence) reserved 7 GB for a 128-item decompose run that used a
 fraction of it; vLLM preempts and recomputes a sequence that outgrows its share, so a smaller cache changes no
@@ -49,15 +49,16 @@ def step_tokens(chain) -> int:
 
 
 def held_tokens(chain, context: int) -> int:
-    """Tokens one item's sequence holds at one time beyond its first prompt: one step's output and, carried in
-    that step's prompt, as much again written by the steps before it; never more than `chain_tokens` (every
-    output of the chain piled into one sequence, the worst case).
+    """Tokens one item's sequence is reserved beyond its first prompt: one step's output at its limit (the
+    chain's largest step), never more than `chain_tokens` (every output of the chain piled into one sequence,
+    the worst case). What a later prompt carries of earlier steps is not reserved: it is usually far below
+    their limits, and a sequence that outgrows its share is preempted by vLLM and recomputed later.
 
-    Chains rarely come near their worst case: a decompose run of 128 items generated 8,582 tokens in all where
-    the worst case reserved 1,184 for each item. A sequence that outgrows this share is preempted by vLLM and
-    recomputed later, which changes no answer (fp32 greedy text does not depend on the batch; a test holds the
-    sized run to the worst-case run item for item) and shows up as `preemptions` in summary.json."""
-    return min(chain_tokens(chain, context), 2 * step_tokens(chain))
+    Measured on the 128-item decompose run (`python eval/bench_kv.py`): the worst case reserved 1,184 tokens an
+    item (7,026 MiB) for a run that generated 8,582 tokens in all; one step's share (160) runs it with 0
+    preemptions. A preemption changes no answer (fp32 greedy text does not depend on the batch; a test forces
+    some and compares every item) and is counted as `preemptions` in summary.json."""
+    return min(chain_tokens(chain, context), step_tokens(chain))
 
 
 def common_prefix(token_lists: list[list[int]]) -> int:

@@ -171,7 +171,9 @@ def build_parser() -> argparse.ArgumentParser:
                                 "--max-steps 300 --out runs/ft\n  python -m engine finetune --task arithmetic "
                                 "--strategy cot --source self --rounds 2 --depths 1 --out runs/star",
                          formatter_class=argparse.RawDescriptionHelpFormatter)
-    f.add_argument("--task", required=True)
+    f.add_argument("--task", required=True, help="the task tested before and after (and trained on, unless --train-task)")
+    f.add_argument("--train-task", help="the task whose items train and validate (a generator in --task's own form); "
+                                        "--task's items are only tested, and any training question among them is dropped")
     f.add_argument("--strategy", help=f"whose chains are learned: {strategy_help} (a chain of the task's own "
                                       "learns with --source self)")
     f.add_argument("--chain", help="FILE.py:NAME, a custom chain instead of --strategy (with --source self)")

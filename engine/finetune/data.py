@@ -28,6 +28,12 @@ def content_hash(example) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
+def question_hash(example) -> str:
+    """Identity of an item by its question alone: across two tasks (train on one, test on another) a question
+    that is also a test question is held out whatever gold either task gives it."""
+    return hashlib.sha256(" ".join(example.question.split()).lower().encode()).hexdigest()[:20]
+
+
 @dataclass
 class Splits:
     train: list
@@ -48,9 +54,14 @@ def refuse_evaluation_only(spec, base: Path) -> None:
                           "its evaluation items are never used for training")
 
 
-def build_splits(settings: FinetuneSettings, spec, base: Path) -> Splits:
+def build_splits(settings: FinetuneSettings, spec, base: Path, train_from=None) -> Splits:
+    """Train, validation and test items of `spec`; with `train_from` (another task's spec and folder: `--train-task`)
+    training and validation come from that task and the test stays `spec`'s own, which may then be evaluation-only
+    data such as BIG-Bench-Hard (it is only ever tested on)."""
     from engine.tasks.spec import load_examples
 
+    if train_from is not None:
+        return _split_across(settings, spec, base, *train_from)
     refuse_evaluation_only(spec, base)
     if spec.source.generator:
         test = {d: load_examples(spec, base, settings.test_items, d, 0) for d in parse_depths(settings.test_depths)}
@@ -75,8 +86,41 @@ def build_splits(settings: FinetuneSettings, spec, base: Path) -> Splits:
     return Splits(train, validation, test, skipped, overlap)
 
 
-def _fresh(spec, base, depths, per_depth, seed, held: set[str]) -> tuple[list, int]:
-    """Up to `per_depth` items per depth whose content is not in `held` (duplicates dropped too)."""
+def _split_across(settings: FinetuneSettings, spec, base: Path, train_spec, train_base: Path) -> Splits:
+    """Training and validation items from `train_spec`, test items from `spec`; any item whose question is a test
+    question is dropped (counted in `skipped_overlapping`), and the overlap is checked again after."""
+    from engine.tasks.spec import load_examples
+
+    refuse_evaluation_only(train_spec, train_base)
+    if spec.source.generator:
+        test = {d: load_examples(spec, base, settings.test_items, d, 0) for d in parse_depths(settings.test_depths)}
+    else:
+        test = {0: load_examples(spec, base, settings.test_items)}
+    held = {question_hash(e) for items in test.values() for e in items}
+    if train_spec.source.generator:
+        depths = parse_depths(settings.depths)
+        validation, skipped_v = _fresh(train_spec, train_base, depths, settings.val_items,
+                                       VALIDATION_SEED + settings.seed, held, question_hash)
+        train, skipped_t = _fresh(train_spec, train_base, depths, settings.train_items, TRAIN_SEED + settings.seed,
+                                  held | {question_hash(e) for e in validation}, question_hash)
+        skipped = skipped_v + skipped_t
+    else:
+        rows = _train_rows(train_spec, train_base)
+        kept = [e for e in rows if question_hash(e) not in held]
+        skipped = len(rows) - len(kept)
+        validation, train = kept[: settings.val_items], kept[settings.val_items:][: settings.train_items]
+    overlap = sum(1 for e in train + validation if question_hash(e) in held)
+    if overlap:  # cannot happen after the filter above; kept as the proof the summary reports
+        raise EngineError(f"{overlap} training items of {train_spec.name} ask a test question of {spec.name}")
+    if not train:
+        raise EngineError(f"{train_spec.name} gave no training items that are not test items of {spec.name}: ask for "
+                          "more --train-items or other --depths")
+    return Splits(train, validation, test, skipped, overlap)
+
+
+def _fresh(spec, base, depths, per_depth, seed, held: set[str], key_of=content_hash) -> tuple[list, int]:
+    """Up to `per_depth` items per depth whose key (content, or with `key_of` another identity) is not in `held`
+    (duplicates dropped too)."""
     from engine.tasks.spec import load_examples
 
     kept, skipped, seen = [], 0, set(held)
@@ -84,7 +128,7 @@ def _fresh(spec, base, depths, per_depth, seed, held: set[str]) -> tuple[list, i
         candidates = load_examples(spec, base, per_depth * 3, depth, seed)  # room for the ones skipped
         taken = 0
         for example in candidates:
-            key = content_hash(example)
+            key = key_of(example)
             if key in seen:
                 skipped += 1
                 continue

@@ -54,7 +54,8 @@ def finetune(settings: FinetuneSettings | None = None, progress=print, **options
     started = time.perf_counter()
     spec, base = load_spec(settings.task)
     label, chain = select_chain(spec, settings.strategy, settings.chain, base=base)
-    splits = build_splits(settings, spec, base)
+    # with --train-task, items written in the task's form by another task's generator; the chain stays the task's
+    splits = build_splits(settings, spec, base, load_spec(settings.train_task) if settings.train_task else None)
     check_wiring(chain, set(STATE_KEYS) | set(splits.train[0].fields), label)
     base_dir = resolve_model(settings.model, progress=progress)
     check_tokenizer(base_dir)
@@ -89,7 +90,8 @@ def finetune(settings: FinetuneSettings | None = None, progress=print, **options
     summary = {
         "task": spec.name, "strategy": label, "chain": settings.chain, "base_model": settings.model or DEFAULT_MODEL,
         "method": settings.method, "source": settings.source, "model_dir": str(out / "model"),
-        "data": {"train_items": len(splits.train), "validation_items": len(splits.validation),
+        "data": {"train_task": settings.train_task or spec.name,
+                 "train_items": len(splits.train), "validation_items": len(splits.validation),
                  "test_items": {str(d): len(v) for d, v in splits.test.items()},
                  "skipped_overlapping": splits.skipped_overlapping, "overlap": splits.overlap},
         "rounds": rounds, "test": test,

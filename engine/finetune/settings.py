@@ -15,6 +15,10 @@ class FinetuneSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     task: str
+    train_task: str | None = None
+    """The task the training and validation items come from (a generator that writes items in `task`'s own
+    form); the before/after test stays on `task`'s items. Hygiene runs against `task`: a training or validation
+    item whose question is one of its test questions is dropped and counted."""
     strategy: str | None = None
     """Whose chain is learned: each model step of it becomes a training example (its exact prompt, gold output)."""
     chain: str | None = None
@@ -80,6 +84,13 @@ class FinetuneSettings(BaseModel):
 
         refuse_null(value, "finetune")
         return value
+
+    @model_validator(mode="after")
+    def _two_tasks(self):
+        if self.train_task is not None and self.train_task == self.task:
+            raise ValueError(f"--train-task {self.train_task} is the --task itself: name the task whose generator "
+                             "writes training items (or drop --train-task to train on the task's own training data)")
+        return self
 
     @model_validator(mode="after")
     def _one_chain(self):

@@ -238,7 +238,8 @@ def test_bad_input_is_one_clear_error(tmp_path, tiny_model_dir, capsys):
     listed.write_text((TASKS_DIR / "shuffled-objects.yaml").read_text().replace("sc]", "sc, calc]"))
     assert "has no gold calculations" in error("--task", str(listed), "--strategy", "calc",
                                                "--model", tiny_model_dir, "--out", out)
-    assert "custom chain" in error("--task", "arithmetic", "--chain", "x.py:y", "--out", out)
+    # a custom chain may now train on its gold writer (test_gold_writers.py); a missing file is one line
+    assert "x.py does not exist" in error("--task", "arithmetic", "--chain", "x.py:y", "--out", out)
     assert "--strategy (a built-in strategy) or --chain" in error("--task", "arithmetic", "--out", out)
     # a base model folder without a tokenizer
     import shutil

@@ -63,8 +63,10 @@ class CalcStep(Step):
 
     def with_samples(self, k: int, temperature: float | None = None, seed: int | None = None) -> "CalcStep":
         step = super().with_samples(k, temperature, seed)
-        return CalcStep(step.name, step.template, step.sampling, step.parse, step.output, step.template_dirs,
+        copy = CalcStep(step.name, step.template, step.sampling, step.parse, step.output, step.template_dirs,
                         max_calls=self.max_calls)
+        copy.gold = self.gold
+        return copy
 
     def run(self, run: ExampleRun):
         first = self.request(run)

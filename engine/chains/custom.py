@@ -62,7 +62,15 @@ def _load(path: Path, name: str, spec):
                 raise ChainError(f"{path}: {name} is a {type(value).__name__}, not a chain: bind NAME to a chain "
                                  "(Step, Sequence, ...) or to a function of the task spec that returns one")
             value = _call_factory(value, spec, path, name)
+    writer = getattr(module, GOLD_WRITER, None)
+    if callable(writer):  # for `finetune --source gold` (engine.finetune.gold.chain_writer)
+        value.gold_writer = writer
     return value
+
+
+GOLD_WRITER = "gold"
+"""A chain file's optional gold writer, `gold(step_name, example, state) -> str`: what a perfect model writes at
+each model step of its chain, so that `finetune --source gold` can train on the chain."""
 
 
 def _call_factory(factory, spec, path: Path, name: str):

@@ -76,7 +76,10 @@ class Step:
 
     def __init__(self, name: str, template: str, sampling: SamplingSettings | None = None,
                  parse: Callable[[str], object] | str = _keep_text, output: str | None = None,
-                 template_dirs: tuple[str, ...] = ()):
+                 template_dirs: tuple[str, ...] = (), gold: Callable[[object, dict], str] | None = None):
+        """`gold(example, state) -> str`: what a perfect model writes at this step, for `finetune --source gold`
+        on a chain of your own (a chain file may instead define one `gold(step_name, example, state)`)."""
+        self.gold = gold
         self.name = name
         self.template = template
         self.sampling = sampling or SamplingSettings()
@@ -104,7 +107,7 @@ class Step:
         if seed is not None:
             update["seed"] = seed
         sampling = SamplingSettings(**{**self.sampling.model_dump(), **update})
-        return Step(self.name, self.template, sampling, self.parse, self.output, self.template_dirs)
+        return Step(self.name, self.template, sampling, self.parse, self.output, self.template_dirs, self.gold)
 
     def request(self, run: ExampleRun) -> GenerationRequest:
         rendered = render(self.template, run.state, self.template_dirs)

@@ -176,7 +176,8 @@ def build_parser() -> argparse.ArgumentParser:
                                         "--task's items are only tested, and any training question among them is dropped")
     f.add_argument("--strategy", help=f"whose chains are learned: {strategy_help} (a chain of the task's own "
                                       "learns with --source self)")
-    f.add_argument("--chain", help="FILE.py:NAME, a custom chain instead of --strategy (with --source self)")
+    f.add_argument("--chain", help="FILE.py:NAME, a custom chain instead of --strategy (--source gold needs the "
+                                   "file's gold(step_name, example, state) or each Step's gold=)")
     f.add_argument("--model", help="base model (default smollm2-135m)")
     f.add_argument("--method", choices=("lora", "full"), default="lora")
     f.add_argument("--source", choices=("gold", "self"), default="gold",

@@ -122,6 +122,49 @@ def stepwise_text(example, state: dict) -> str:
     return f"{_WORDS[op].format(x=ops[done - 1][1])} <<{left}{op}{right}={result}>>"
 
 
+def model_steps(chain) -> list:
+    """Every model step of a chain (Step, CalcStep), in the order they appear."""
+    found, pending = [], [chain]
+    while pending:
+        node = pending.pop(0)
+        if getattr(node, "kind", None) in ("model", "model+calculator"):
+            found.append(node)
+        pending += list(getattr(node, "nodes", ()))
+        pending += [getattr(node, name) for name in ("plan", "solve", "body", "inner") if hasattr(node, name)]
+    return found
+
+
+def chain_writer(chain, label: str):
+    """The gold writer of a chain of your own, as `write(step, example, state) -> str`: each model step's own
+    `gold=` (called with the example and the state), else the chain file's `gold(step_name, example, state)`. A
+    model step with neither is a one-line error naming it; so is a writer that fails or returns no text."""
+    shared = getattr(chain, "gold_writer", None)
+    own = {step.name: step.gold for step in model_steps(chain) if getattr(step, "gold", None) is not None}
+    missing = [step.name for step in model_steps(chain) if step.name not in own and shared is None]
+    if missing:
+        raise EngineError(f"chain {label}: model step {missing[0]!r} has no gold writer: define "
+                          "`gold(step_name, example, state)` in the chain file, or give the Step `gold=` a function "
+                          "of (example, state), or train on the chain's own correct chains with --source self")
+
+    def write(step: str, example, state: dict) -> str:
+        try:
+            text = own[step](example, state) if step in own else shared(step, example, state)
+        except Exception as exc:  # noqa: BLE001 - the user's writer: one line, naming where
+            raise EngineError(f"chain {label}: the gold writer failed at step {step!r} of item {example.id}: "
+                              f"{type(exc).__name__}: {exc}") from exc
+        if not isinstance(text, str):
+            raise EngineError(f"chain {label}: the gold writer returned a {type(text).__name__} at step {step!r} "
+                              f"of item {example.id}: return the text a perfect model would write")
+        return text
+
+    return write
+
+
+def strategy_writer(strategy: str):
+    """A built-in strategy's gold writer, in the shape `chain_writer` gives."""
+    return lambda step, example, state: gold_output(strategy, example, step, state)
+
+
 def gold_output(strategy: str, example, step: str, state: dict) -> str:
     """What a perfect model writes for `step` of `strategy` on `example`, given the chain's state."""
     if strategy == "direct":

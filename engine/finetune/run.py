@@ -54,6 +54,7 @@ def finetune(settings: FinetuneSettings | None = None, progress=print, **options
     started = time.perf_counter()
     spec, base = load_spec(settings.task)
     label, chain = select_chain(spec, settings.strategy, settings.chain, base=base)
+    writer = _gold_writer(chain, label, settings) if settings.source == "gold" else None  # a missing one fails now
     # with --train-task, items written in the task's form by another task's generator; the chain stays the task's
     splits = build_splits(settings, spec, base, load_spec(settings.train_task) if settings.train_task else None)
     check_wiring(chain, set(STATE_KEYS) | set(splits.train[0].fields), label)
@@ -71,9 +72,9 @@ def finetune(settings: FinetuneSettings | None = None, progress=print, **options
         from engine.finetune.train import load_for_training
 
         # the gold chains first: a task without gold reasoning fails here, before any model loads
-        pairs = gold_pairs(chain, settings.strategy, splits.train, states(splits.train),
-                           AutoTokenizer.from_pretrained(base_dir))
-        progress(f"{len(pairs)} training pairs from {len(splits.train)} gold chains ({settings.strategy})")
+        pairs = gold_pairs(chain, label, splits.train, states(splits.train), AutoTokenizer.from_pretrained(base_dir),
+                           writer)
+        progress(f"{len(pairs)} training pairs from {len(splits.train)} gold chains ({label})")
         claim_folder(out, settings)
         model, tokenizer = load_for_training(base_dir, settings.method, settings.lora_r, settings.seed)
         rounds.append(_train(model, tokenizer, pairs, validate, settings, out / "round-1", settings.resume))
@@ -104,6 +105,13 @@ def finetune(settings: FinetuneSettings | None = None, progress=print, **options
     }
     write_atomic(out / "summary.json", json.dumps(summary, indent=2))
     return summary
+
+
+def _gold_writer(chain, label: str, settings):
+    """None for a built-in strategy (its gold chains are the engine's); a chain of your own needs its own."""
+    from engine.finetune.gold import GOLD_STRATEGIES, chain_writer
+
+    return None if settings.chain is None and label in GOLD_STRATEGIES else chain_writer(chain, label)
 
 
 def _command() -> str:

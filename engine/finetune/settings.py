@@ -22,8 +22,9 @@ class FinetuneSettings(BaseModel):
     strategy: str | None = None
     """Whose chain is learned: each model step of it becomes a training example (its exact prompt, gold output)."""
     chain: str | None = None
-    """A custom chain (`FILE.py:NAME`) instead of a strategy; it has no gold writer, so it learns from its own
-    correct chains (`source: self`)."""
+    """A custom chain (`FILE.py:NAME`) instead of a strategy. `--source gold` needs its gold writer (the chain
+    file's `gold(step_name, example, state)`, or each model step's `gold=`); `--source self` learns from its own
+    correct chains."""
     out: str
     """Run folder: checkpoints, the final model or adapter in model/, training log, TensorBoard events, summary."""
     model: str | None = None
@@ -96,9 +97,6 @@ class FinetuneSettings(BaseModel):
     def _one_chain(self):
         if (self.strategy is None) == (self.chain is None):
             raise ValueError("pass --strategy (a built-in strategy) or --chain FILE.py:NAME, one of the two")
-        if self.chain is not None and self.source == "gold":
-            raise ValueError("gold chains are written for the built-in strategies only: fine-tune a custom chain "
-                             "on its own correct chains with --source self")
         return self
 
     @field_validator("depths", "test_depths")

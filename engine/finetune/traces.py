@@ -63,16 +63,21 @@ def record_pairs(run: ExampleRun, item: str) -> list[TrainingPair]:
             for r in run.records if r.kind in MODEL_KINDS and r.prompt is not None and r.outputs]
 
 
-def gold_pairs(chain, strategy: str, examples, states: list[dict], tokenizer) -> list[TrainingPair]:
-    """Teacher-forced pairs for every example; the run must end with the gold answer, or the gold is broken."""
-    from engine.finetune.gold import gold_output
+def gold_pairs(chain, strategy: str, examples, states: list[dict], tokenizer, writer=None) -> list[TrainingPair]:
+    """Teacher-forced pairs for every example; the run must end with the gold answer, or the gold is broken.
 
+    `writer(step, example, state)` is a custom chain's gold writer (`engine.finetune.gold.chain_writer`); without
+    one, the built-in strategy's."""
+    from engine.finetune.gold import strategy_writer
+
+    own = writer is not None
+    writer = writer or strategy_writer(strategy)
     pairs = []
     for example, state in zip(examples, states):
-        run = teacher_forced(chain, state,
-                             lambda request, now: gold_output(strategy, example, request.step, now), tokenizer)
+        run = teacher_forced(chain, state, lambda request, now: writer(request.step, example, now), tokenizer)
         if str(run.state.get("answer")) != str(example.gold):
+            fix = "fix the chain file's gold writer" if own else "report this as a bug"
             raise EngineError(f"the gold chain of {strategy} for item {example.id} ends with "
-                              f"{run.state.get('answer')!r}, not its gold {example.gold!r}: report this as a bug")
+                              f"{run.state.get('answer')!r}, not its gold {example.gold!r}: {fix}")
         pairs.extend(record_pairs(run, example.id))
     return pairs

@@ -355,3 +355,17 @@ class Calculator(Compute):
         from engine.sandbox.calculator import calculate
 
         super().__init__(name, lambda state: calculate(str(state[expression_from] or "")), {expression_from}, output)
+
+
+def child_nodes(node) -> list:
+    """The nodes a composite holds (Sequence.nodes, Decompose.plan/solve, Loop.body, Vote.inner)."""
+    children = list(getattr(node, "nodes", ()) or ())
+    children += [getattr(node, name) for name in ("plan", "solve", "body", "inner") if hasattr(node, name)]
+    return children
+
+
+def walk(node):
+    """Every node of a chain, depth first, in the order they run."""
+    yield node
+    for child in child_nodes(node):
+        yield from walk(child)

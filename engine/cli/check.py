@@ -13,6 +13,7 @@ from pathlib import Path
 
 import jinja2
 
+from engine.chains.nodes import walk
 from engine.errors import EngineError
 
 
@@ -26,20 +27,6 @@ class CheckReport:
         if self.problems:
             return [f"problem: {p}" for p in self.problems] + [f"{len(self.problems)} problem(s) in {self.subject}"]
         return self.notes + [f"ok: {self.subject}"]
-
-
-def child_nodes(node) -> list:
-    """The nodes a composite holds (Sequence.nodes, Decompose.plan/solve, Loop.body, Vote.inner)."""
-    children = list(getattr(node, "nodes", ()) or ())
-    children += [getattr(node, name) for name in ("plan", "solve", "body", "inner") if hasattr(node, name)]
-    return children
-
-
-def walk(node):
-    """Every node of a chain, depth first, in the order they run."""
-    yield node
-    for child in child_nodes(node):
-        yield from walk(child)
 
 
 def locate_template(text: str) -> tuple[str, tuple[str, ...]]:

@@ -123,15 +123,10 @@ def stepwise_text(example, state: dict) -> str:
 
 
 def model_steps(chain) -> list:
-    """Every model step of a chain (Step, CalcStep), in the order they appear."""
-    found, pending = [], [chain]
-    while pending:
-        node = pending.pop(0)
-        if getattr(node, "kind", None) in ("model", "model+calculator"):
-            found.append(node)
-        pending += list(getattr(node, "nodes", ()))
-        pending += [getattr(node, name) for name in ("plan", "solve", "body", "inner") if hasattr(node, name)]
-    return found
+    """Every model step of a chain (Step, CalcStep), in the order they run."""
+    from engine.chains.nodes import walk
+
+    return [node for node in walk(chain) if getattr(node, "kind", None) in ("model", "model+calculator")]
 
 
 def chain_writer(chain, label: str):

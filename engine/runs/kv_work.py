@@ -37,15 +37,10 @@ def chain_tokens(chain, context: int) -> int:
 
 def step_tokens(chain) -> int:
     """The largest `max_tokens` of any one model step of the chain (what one request may generate)."""
-    largest, pending = 0, [chain]
-    while pending:
-        node = pending.pop()
-        sampling = getattr(node, "sampling", None)
-        if sampling is not None:
-            largest = max(largest, sampling.max_tokens)
-        pending += list(getattr(node, "nodes", ()))
-        pending += [getattr(node, name) for name in ("plan", "solve", "body", "inner") if hasattr(node, name)]
-    return largest
+    from engine.chains.nodes import walk
+
+    return max((node.sampling.max_tokens for node in walk(chain) if getattr(node, "sampling", None) is not None),
+               default=0)
 
 
 def held_tokens(chain, context: int) -> int:

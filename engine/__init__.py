@@ -5,7 +5,8 @@ alone (`from engine import Step, Sequence, SamplingSettings, load_backend, run_a
 can change without breaking them. Names load on first use (scipy and the backends are not imported by
 `import engine`, which keeps `python -m engine --help` instant).
 
-    chains/    Step, Sequence, Decompose, Loop, Vote, Compute, Program, Calculator, CalcStep; run_all
+    chains/    Step, Sequence, Decompose, Loop, Vote, Compute, Program, Calculator, CalcStep; run_all;
+               state_loop, follow_first, gold_from_steps (state-tracking chains)
     backends/  load_backend, close_backend, ScriptedBackend
     runs/      EvalSettings, prepare, run_eval, verify_run, compare_runs
     finetune/  FinetuneSettings, run_finetune
@@ -33,6 +34,9 @@ _EXPORTS = {
     "ExampleRun": "engine.chains.scheduler",
     "run_all": "engine.chains.scheduler",
     "render_template": "engine.chains.templates",
+    "state_loop": "engine.chains.follow",
+    "follow_first": "engine.chains.follow",
+    "gold_from_steps": "engine.chains.follow",
     # requests, sampling and backends
     "SamplingSettings": "engine.sampling",
     "GenerationRequest": "engine.generation",
@@ -98,6 +102,7 @@ if TYPE_CHECKING:  # what type checkers and editors see; at run time the names a
     from engine.backends.base import close_backend, load_backend
     from engine.backends.scripted import ScriptedBackend
     from engine.chains.calc_step import CalcStep
+    from engine.chains.follow import follow_first, gold_from_steps, state_loop
     from engine.chains.nodes import Calculator, Compute, Decompose, Loop, Program, Sequence, Step, Vote
     from engine.chains.scheduler import ExampleRun, run_all
     from engine.chains.templates import render as render_template

@@ -184,7 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="gold: chains from the task's gold reasoning; self: the model's own correct chains (STaR)")
     f.add_argument("--rounds", type=int, default=1, help="self-taught rounds (default 1)")
     f.add_argument("--max-steps", type=int, default=120, help="optimizer steps per round (default 120)")
-    f.add_argument("--depths", default="1-4", help="depths of the training items (default 1-4)")
+    f.add_argument("--depths", default=None, help="depths of the training items (default: the training task file's train_depths, else 1-4)")
     f.add_argument("--test-depths", default="1-4,6,8", help="depths tested before and after (default 1-4,6,8)")
     f.add_argument("--test-items", type=int, default=100, help="held-out test items per depth (default 100)")
     f.add_argument("--train-items", type=int, default=200, help="training items per depth (default 200)")
@@ -408,9 +408,11 @@ def cmd_finetune(args) -> int:
 
     settings = FinetuneSettings(**{k: getattr(args, k) for k in FinetuneSettings.model_fields if hasattr(args, k)})
     summary = finetune(settings, progress=lambda m: print(m, file=sys.stderr))
-    for depth, row in summary["test"].items():
-        print(f"depth {depth}: base {100 * row['base']:.1f}% -> fine-tuned {100 * row['tuned']:.1f}% "
-              f"(n={row['n']}, McNemar p = {row['mcnemar_p']:.3g})")
+    tests = {t: one["test"] for t, one in summary["tasks"].items()} if "tasks" in summary else {"": summary["test"]}
+    for task, test in tests.items():
+        for depth, row in test.items():
+            print(f"{task + ' ' if task else ''}depth {depth}: base {100 * row['base']:.1f}% -> fine-tuned "
+                  f"{100 * row['tuned']:.1f}% (n={row['n']}, McNemar p = {row['mcnemar_p']:.3g})")
     print(f"wrote {summary['model_dir']} (a --model for every verb) and {Path(settings.out) / 'summary.json'}")
     return 0
 

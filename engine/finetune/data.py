@@ -18,6 +18,8 @@ from engine.errors import EngineError
 from engine.finetune.settings import FinetuneSettings
 from engine.tasks.spec import parse_depths
 
+DEFAULT_DEPTHS = "1-4"
+"""Training depths of a generator task when neither --depths nor the task file's `train_depths` says."""
 TRAIN_SEED, VALIDATION_SEED = 1_000_003, 2_000_003
 """Seeds of the synthetic training and validation items; evaluation runs use seed 0 by default."""
 
@@ -66,7 +68,7 @@ def build_splits(settings: FinetuneSettings, spec, base: Path, train_from=None) 
     if spec.source.generator:
         test = {d: load_examples(spec, base, settings.test_items, d, 0) for d in parse_depths(settings.test_depths)}
         held = {content_hash(e) for items in test.values() for e in items}
-        depths = parse_depths(settings.depths)
+        depths = parse_depths(settings.depths or spec.train_depths or DEFAULT_DEPTHS)
         validation, skipped_v = _fresh(spec, base, depths, settings.val_items, VALIDATION_SEED + settings.seed, held)
         held |= {content_hash(e) for e in validation}
         train, skipped_t = _fresh(spec, base, depths, settings.train_items, TRAIN_SEED + settings.seed, held)
@@ -81,7 +83,7 @@ def build_splits(settings: FinetuneSettings, spec, base: Path, train_from=None) 
         raise EngineError(f"{overlap} training or validation items of {spec.name} are also test items (same question "
                           "and gold): remove them from the training data")
     if not train:
-        raise EngineError(f"no training items left for {spec.name} at depths {settings.depths} once the test items "
+        raise EngineError(f"no training items left for {spec.name} at depths {settings.depths or spec.train_depths or DEFAULT_DEPTHS} once the test items "
                           "were set aside: ask for more depths or more --train-items")
     return Splits(train, validation, test, skipped, overlap)
 
@@ -98,7 +100,7 @@ def _split_across(settings: FinetuneSettings, spec, base: Path, train_spec, trai
         test = {0: load_examples(spec, base, settings.test_items)}
     held = {question_hash(e) for items in test.values() for e in items}
     if train_spec.source.generator:
-        depths = parse_depths(settings.depths)
+        depths = parse_depths(settings.depths or train_spec.train_depths or DEFAULT_DEPTHS)
         validation, skipped_v = _fresh(train_spec, train_base, depths, settings.val_items,
                                        VALIDATION_SEED + settings.seed, held, question_hash)
         train, skipped_t = _fresh(train_spec, train_base, depths, settings.train_items, TRAIN_SEED + settings.seed,

@@ -52,6 +52,8 @@ def finetune(settings: FinetuneSettings | None = None, progress=print, **options
 
     settings = settings or FinetuneSettings(**options)
     started = time.perf_counter()
+    if "," in settings.task or (settings.train_task and "," in settings.train_task):
+        return _finetune_mixture(settings, progress, started)
     spec, base = load_spec(settings.task)
     label, chain = select_chain(spec, settings.strategy, settings.chain, base=base)
     writer = _gold_writer(chain, label, settings) if settings.source == "gold" else None  # a missing one fails now
@@ -73,7 +75,7 @@ def finetune(settings: FinetuneSettings | None = None, progress=print, **options
 
         # the gold chains first: a task without gold reasoning fails here, before any model loads
         pairs = gold_pairs(chain, label, splits.train, states(splits.train), AutoTokenizer.from_pretrained(base_dir),
-                           writer)
+                           writer, spec.answer_type)
         progress(f"{len(pairs)} training pairs from {len(splits.train)} gold chains ({label})")
         claim_folder(out, settings)
         model, tokenizer = load_for_training(base_dir, settings.method, settings.lora_r, settings.seed)
@@ -101,6 +103,50 @@ def finetune(settings: FinetuneSettings | None = None, progress=print, **options
                     "wall_seconds": round(time.perf_counter() - started, 1)},
         "settings": settings.model_dump(), "seed": settings.seed,
         "command": _command(),
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    write_atomic(out / "summary.json", json.dumps(summary, indent=2))
+    return summary
+
+
+def _finetune_mixture(settings: FinetuneSettings, progress, started: float) -> dict:
+    """One adapter for several tasks (`engine.finetune.mixture`): gold chains only, one round."""
+    from transformers import AutoTokenizer
+
+    from engine.finetune import mixture
+    from engine.finetune.train import load_for_training
+    from engine.models import DEFAULT_MODEL, check_tokenizer, resolve_model
+
+    mixture.check_lists(mixture.split_names(settings.task, "--task"),
+                        mixture.split_names(settings.train_task, "--train-task") if settings.train_task else None)
+    if settings.source != "gold" or settings.chain is not None:
+        raise EngineError("a mixture of tasks trains on gold chains of each task's own chain: drop --chain and "
+                          "--source self (or train one task at a time)")
+    group = mixture.members(settings, settings.train_items)
+    base_dir = resolve_model(settings.model, progress=progress)
+    check_tokenizer(base_dir)
+    out = Path(settings.out)
+    if settings.eval_every > settings.max_steps:
+        settings = settings.model_copy(update={"eval_every": settings.max_steps})
+    pairs = mixture.mixed_pairs(group, AutoTokenizer.from_pretrained(base_dir), progress)
+    validate = mixture.mixed_validator(group, _validator)
+    claim_folder(out, settings)
+    model, tokenizer = load_for_training(base_dir, settings.method, settings.lora_r, settings.seed)
+    record = _train(model, tokenizer, pairs, validate, settings, out / "round-1", settings.resume)
+    record["pairs"] = len(pairs)
+    _save(record.pop("model"), settings, base_dir, out / "model", settings.model or DEFAULT_MODEL)
+    progress(f"saved the fine-tuned adapter to {out / 'model'}")
+    entries = [(m.settings.model_copy(update={"strategy": m.label}), m.spec, mixture.test_dir(out, m)) for m in group]
+    tests = before_after_all(entries, base_dir, out / "model", progress)
+    summary = {
+        "tasks": {m.spec.name: {"strategy": m.label, "data": mixture.data_summary(m), "test": test}
+                  for m, test in zip(group, tests)},
+        "base_model": settings.model or DEFAULT_MODEL, "method": settings.method, "source": settings.source,
+        "model_dir": str(out / "model"), "rounds": [record],
+        "compute": {"steps": record["steps"], "tokens_seen": record["tokens_seen"],
+                    "train_seconds": round(record["train_seconds"], 1),
+                    "wall_seconds": round(time.perf_counter() - started, 1)},
+        "settings": settings.model_dump(), "seed": settings.seed, "command": _command(),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     write_atomic(out / "summary.json", json.dumps(summary, indent=2))
@@ -218,6 +264,11 @@ def _save(model, settings, base_dir: str, target: Path, base_name: str, merged: 
 
 def before_after(settings, spec, base_dir: str, out: Path, progress) -> dict:
     """The base and the fine-tuned model on the same held-out test items, each depth with its paired test."""
+    return before_after_all([(settings, spec, out / "test")], base_dir, out / "model", progress)[0]
+
+
+def before_after_all(entries, base_dir: str, tuned: Path, progress) -> list[dict]:
+    """`before_after` for several tasks ((settings, spec, test folder) each): each model loads once for all."""
     from engine.backends import close_backend, load_backend, resolve_backend_name
     from engine.runs.compare import compare_paired
     from engine.runs.evaluate import run_eval
@@ -225,33 +276,41 @@ def before_after(settings, spec, base_dir: str, out: Path, progress) -> dict:
     from engine.runs.plan import EvalSettings, prepare
     from engine.tasks.spec import parse_depths
 
-    depths = parse_depths(settings.test_depths) if spec.source.generator else [None]
-    name = resolve_backend_name(settings.backend)
-    plans = [prepare(EvalSettings(task=settings.task, strategy=settings.strategy, chain=settings.chain, depth=depth,
-                                  limit=settings.test_items, model=base_dir)) for depth in depths]
+    runs = []  # (entry number, depth, plan, folder)
+    for number, (settings, spec, folder) in enumerate(entries):
+        depths = parse_depths(settings.test_depths) if spec.source.generator else [None]
+        for depth in depths:
+            plan = prepare(EvalSettings(task=settings.task, strategy=settings.strategy, chain=settings.chain,
+                                        depth=depth, limit=settings.test_items, model=base_dir))
+            runs.append((number, depth, plan, folder))
+    name = resolve_backend_name(entries[0][0].backend)
     # one estimate for both models (the tuned one has the base's tokenizer): the largest test run, for vllm only
-    work = work_of_plans(plans) if name == "vllm" else None
-    folders: dict[str, dict] = {}
-    for label, model in (("base", base_dir), ("tuned", str(out / "model"))):
+    work = work_of_plans([plan for _, _, plan, _ in runs]) if name == "vllm" else None
+    folders: list[dict[str, dict]] = [{} for _ in entries]
+    for label, model in (("base", base_dir), ("tuned", str(tuned))):
         backend = load_backend(name, model, progress=progress, kv_work=work)
         try:
-            for depth, plan in zip(depths, plans):
-                folder = out / "test" / label / (f"d{depth}" if depth else "all")
+            for number, depth, plan, test in runs:
+                folder = test / label / (f"d{depth}" if depth else "all")
                 if (folder / "summary.json").exists():  # a resumed run tests its model afresh
                     import shutil
 
                     shutil.rmtree(folder)
                 one = plan.settings.model_copy(update={"model": model, "backend": name, "out": str(folder)})
                 run_eval(replace(plan, settings=one), backend=backend, progress=False)  # same items and chain
-                folders.setdefault(str(depth or "all"), {})[label] = str(folder)
+                folders[number].setdefault(str(depth or "all"), {})[label] = str(folder)
         finally:
             close_backend(backend)
-    table = {}
-    for depth, pair in folders.items():
-        result, _, shared = compare_paired(pair["base"], pair["tuned"])
-        table[depth] = {"n": len(shared), "base": result["accuracy_a"], "tuned": result["accuracy_b"],
-                        "mcnemar_p": result["mcnemar"]["p_value"], "bootstrap": result["bootstrap"],
-                        "verdict": result["verdict"]}
-        progress(f"depth {depth}: base {100 * result['accuracy_a']:.1f}% -> tuned {100 * result['accuracy_b']:.1f}% "
-                 f"(McNemar p = {result['mcnemar']['p_value']:.3g})")
-    return table
+    tables = []
+    for (settings, spec, _), pairs in zip(entries, folders):
+        table = {}
+        for depth, pair in pairs.items():
+            result, _, shared = compare_paired(pair["base"], pair["tuned"])
+            table[depth] = {"n": len(shared), "base": result["accuracy_a"], "tuned": result["accuracy_b"],
+                            "mcnemar_p": result["mcnemar"]["p_value"], "bootstrap": result["bootstrap"],
+                            "verdict": result["verdict"]}
+            where = f"{spec.name} " if len(entries) > 1 else ""
+            progress(f"{where}depth {depth}: base {100 * result['accuracy_a']:.1f}% -> tuned "
+                     f"{100 * result['accuracy_b']:.1f}% (McNemar p = {result['mcnemar']['p_value']:.3g})")
+        tables.append(table)
+    return tables

@@ -36,8 +36,9 @@ class FinetuneSettings(BaseModel):
     """Self-taught rounds (sample, keep correct chains, fine-tune); gold training is one round."""
     max_steps: int = 120
     """Optimizer steps per round (early stopping on validation accuracy may end a round sooner)."""
-    depths: str = "1-4"
-    """Depths of the synthetic training and validation items."""
+    depths: str | None = None
+    """Depths of the synthetic training and validation items; default the training task file's `train_depths`,
+    else 1-4."""
     test_depths: str = "1-4,6,8"
     """Depths of the held-out test items scored before and after training (deeper ones were never trained on)."""
     test_items: int = 100
@@ -88,21 +89,24 @@ class FinetuneSettings(BaseModel):
 
     @model_validator(mode="after")
     def _two_tasks(self):
-        if self.train_task is not None and self.train_task == self.task:
+        if self.train_task is not None and self.train_task == self.task and "," not in self.task:
             raise ValueError(f"--train-task {self.train_task} is the --task itself: name the task whose generator "
                              "writes training items (or drop --train-task to train on the task's own training data)")
         return self
 
     @model_validator(mode="after")
     def _one_chain(self):
+        if "," in self.task and self.chain is None:
+            return self  # a mixture: each task's own default strategy, unless --strategy names one for all
         if (self.strategy is None) == (self.chain is None):
             raise ValueError("pass --strategy (a built-in strategy) or --chain FILE.py:NAME, one of the two")
         return self
 
     @field_validator("depths", "test_depths")
     @classmethod
-    def _depths_parse(cls, value: str) -> str:
-        parse_depths(value)
+    def _depths_parse(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_depths(value)
         return value
 
     @property

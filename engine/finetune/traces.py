@@ -63,11 +63,14 @@ def record_pairs(run: ExampleRun, item: str) -> list[TrainingPair]:
             for r in run.records if r.kind in MODEL_KINDS and r.prompt is not None and r.outputs]
 
 
-def gold_pairs(chain, strategy: str, examples, states: list[dict], tokenizer, writer=None) -> list[TrainingPair]:
+def gold_pairs(chain, strategy: str, examples, states: list[dict], tokenizer, writer=None,
+               answer_type: str | None = None) -> list[TrainingPair]:
     """Teacher-forced pairs for every example; the run must end with the gold answer, or the gold is broken.
 
     `writer(step, example, state)` is a custom chain's gold writer (`engine.finetune.gold.chain_writer`); without
-    one, the built-in strategy's."""
+    one, the built-in strategy's. With `answer_type` the end is scored as an evaluation scores it ("yes" is
+    "Yes"), else it must equal the gold text."""
+    from engine.scoring.answers import answers_match
     from engine.finetune.gold import strategy_writer
 
     own = writer is not None
@@ -75,7 +78,9 @@ def gold_pairs(chain, strategy: str, examples, states: list[dict], tokenizer, wr
     pairs = []
     for example, state in zip(examples, states):
         run = teacher_forced(chain, state, lambda request, now: writer(request.step, example, now), tokenizer)
-        if str(run.state.get("answer")) != str(example.gold):
+        answer = run.state.get("answer")
+        right = answers_match(answer, example.gold, answer_type) if answer_type else str(answer) == str(example.gold)
+        if not right:
             fix = "fix the chain file's gold writer" if own else "report this as a bug"
             raise EngineError(f"the gold chain of {strategy} for item {example.id} ends with "
                               f"{run.state.get('answer')!r}, not its gold {example.gold!r}: {fix}")

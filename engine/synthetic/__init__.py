@@ -13,7 +13,8 @@ the sub-questions a row cannot carry), a file's returns rows that are checked as
 
 from __future__ import annotations
 
-from engine.synthetic import arithmetic, last_letters, shuffled_objects, sudoku
+from engine.synthetic import (arithmetic, boolean_expressions, last_letters, multistep_arithmetic, navigation,
+                              shuffled_objects, sudoku, trading)
 from engine.synthetic.args import check_args
 
 GENERATORS = {
@@ -21,8 +22,14 @@ GENERATORS = {
     "shuffled-objects": shuffled_objects.generate,
     "last-letters": last_letters.generate,
     "sudoku": sudoku.generate,
+    # BIG-Bench-Hard's surface forms, in words of their own (training items for the tasks under prompts/bbh-*)
+    "boolean-expressions": boolean_expressions.generate,
+    "arithmetic-two": multistep_arithmetic.generate,
+    "navigation": navigation.generate,
+    "trading": trading.generate,
 }
 """Generator name (a task file's `source.generator`) -> its function `(count, depth, seed) -> list[Example]`;
 each function's module holds its `MAX_DEPTH` and a docstring with a real item."""
 
-__all__ = ["GENERATORS", "arithmetic", "check_args", "last_letters", "shuffled_objects", "sudoku"]
+__all__ = ["GENERATORS", "arithmetic", "boolean_expressions", "check_args", "last_letters", "multistep_arithmetic",
+           "navigation", "shuffled_objects", "sudoku", "trading"]

@@ -104,10 +104,20 @@ class TaskSpec(Strict):
     chance: float | None = Field(None, ge=0, le=1)
     """The accuracy of a uniform guess among the task's answers, where that is plain (0.5 for yes/no, 1/3 for
     three options): shown beside a chain's floor, which an honest chain does not beat without a model."""
+    train_depths: str | None = None
+    """The depths a generator task writes training items at (`finetune --train-task` reads it when --depths is
+    not given), e.g. "3,5" for tracking trained on three and five people only."""
     train: Source | None = None
     """Training split for `finetune` (a data file); the evaluation items in `source` are never trained on."""
     reasoning_field: str | None = None
     """Field of the train split holding a worked solution (gold reasoning), read only to write gold chains."""
+
+    @field_validator("train_depths")
+    @classmethod
+    def _train_depths_parse(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_depths(value)
+        return value
 
     @field_validator("question_format")
     @classmethod

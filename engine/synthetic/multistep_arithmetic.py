@@ -1,0 +1,86 @@
+"""Two-group arithmetic in BIG-Bench-Hard's surface form ("((-1 + 2 + 9 * 5) - (-2 + -4 + -4 * -7)) ="),
+with `depth` one-digit numbers in each group.
+
+The gold steps are one calculation at a time (`rewrite`): in the first group that holds no other group, the
+leftmost `*`, else the leftmost `+` or `-`; a group left with one number loses its parentheses. Each step is
+written as the calculator annotation of that calculation and the whole expression after it, so that the
+calculator, not the model, does the arithmetic; the last step ends with the answer line.
+
+    >>> item = generate(1, 2, seed=0)[0]
+    >>> item.question, item.gold
+    ('((6 * -8) * (-4 - 5)) =', '432')
+    >>> item.gold_steps
+    ('<<6*-8=-48>> (-48 * (-4 - 5))', '<<-4-5=-9>> (-48 * -9)', '<<-48*-9=432>> The answer is 432.')
+"""
+
+from __future__ import annotations
+
+import random
+import re
+
+from engine.synthetic.args import check_args
+
+MAX_DEPTH = 8
+PREFIX = "arith-two"
+OPERATORS = ("+", "-", "*")
+_GROUP = re.compile(r"\(([^()]*)\)")
+
+
+def _calc(left: int, op: str, right: int) -> int:
+    return left + right if op == "+" else left - right if op == "-" else left * right
+
+
+def rewrite(expression: str) -> tuple[str, str]:
+    """(the annotation of the next calculation, the expression after it) for an expression in this form."""
+    match = _GROUP.search(expression)
+    inner = match.group(1) if match else expression
+    tokens = inner.split()
+    ops = [i for i in range(1, len(tokens), 2)]
+    at = next((i for i in ops if tokens[i] == "*"), ops[0])
+    left, op, right = int(tokens[at - 1]), tokens[at], int(tokens[at + 1])
+    value = _calc(left, op, right)
+    tokens[at - 1: at + 2] = [str(value)]
+    reduced = " ".join(tokens)
+    if match:
+        reduced = reduced if len(tokens) == 1 else f"({reduced})"
+        expression = expression[: match.start()] + reduced + expression[match.end():]
+    else:
+        expression = reduced
+    return f"<<{left}{op}{right}={value}>>", expression
+
+
+def solve(expression: str) -> list[str]:
+    """Every step's text for `expression` (without its trailing "="), the last one ending with the answer."""
+    steps = []
+    while True:
+        note, expression = rewrite(expression)
+        if " " not in expression.strip("()"):
+            steps.append(f"{note} The answer is {expression.strip('()')}.")
+            return steps
+        steps.append(f"{note} {expression}")
+
+
+def _group(rng: random.Random, size: int) -> str:
+    numbers = [str(rng.randint(-9, 9)) for _ in range(size)]
+    ops = [rng.choice(OPERATORS) for _ in range(size - 1)]
+    return " ".join(x for pair in zip(numbers, ops + [""]) for x in pair if x)
+
+
+def _item(rng: random.Random, depth: int, item_id: str):
+    from engine.examples import Example
+
+    left, right = _group(rng, depth), _group(rng, depth)
+    left, right = (left if depth == 1 else f"({left})"), (right if depth == 1 else f"({right})")
+    expression = f"({left} {rng.choice(OPERATORS)} {right})"
+    steps = solve(expression)
+    gold = steps[-1].rsplit(" ", 1)[1].rstrip(".")
+    assert int(gold) == eval(expression), expression  # noqa: S307 - our own digits and operators only
+    return Example(id=item_id, question=f"{expression} =", gold=gold, fields={"expression": expression},
+                   gold_steps=tuple(steps))
+
+
+def generate(count: int, depth: int, seed: int = 0) -> list:
+    """`count` expressions of two groups of `depth` numbers (BIG-Bench-Hard's have 4); same arguments, same items."""
+    check_args(count, depth, seed, MAX_DEPTH)
+    return [_item(random.Random(f"{PREFIX}:d{depth}:s{seed}:{i}"), depth, f"{PREFIX}-d{depth}-s{seed}-{i}")
+            for i in range(count)]

@@ -16,7 +16,12 @@ from engine.scoring import sudoku as sudoku_rules
 from engine.synthetic import GENERATORS, arithmetic, last_letters, shuffled_objects, sudoku
 from engine.tasks.spec import load_examples, load_spec, task_names
 
-PREFIXES = {"arithmetic": "arith", "shuffled-objects": "shuffle", "last-letters": "letters", "sudoku": "sudoku"}
+PREFIXES = {"arithmetic": "arith", "shuffled-objects": "shuffle", "last-letters": "letters", "sudoku": "sudoku",
+            "boolean-expressions": "boolean", "arithmetic-two": "arith-two", "navigation": "navigate",
+            "trading": "trading"}
+CHAIN_STEPS = {"boolean-expressions", "arithmetic-two", "navigation", "trading"}
+"""Generators whose gold steps are the texts a chain's model steps write (BIG-Bench-Hard's forms, one state at a
+time, ending with the answer line), not one intermediate result per depth."""
 MODULES = {name: sys.modules[function.__module__] for name, function in GENERATORS.items()}
 """Each built-in generator's module: its MAX_DEPTH and the real item its docstring shows."""
 
@@ -36,7 +41,10 @@ def wrong_answer(item: Example, answer_type: str) -> str:
         return str(int(item.gold) + 1)
     if answer_type == "sudoku":
         return item.gold.translate(str.maketrans("12", "21"))  # keeps the rules, breaks a clue
-    return item.gold + "x"
+    if answer_type == "choice":
+        return "(A)" if item.gold != "(A)" else "(B)"
+    flipped = {"True": "False", "False": "True", "Yes": "No", "No": "Yes"}
+    return flipped.get(item.gold, item.gold + "x")
 
 
 def written(answer: str, answer_type: str) -> str:
@@ -100,6 +108,9 @@ def test_ids_and_shapes(name):
             assert isinstance(e, Example) and e.question and e.gold
             if name == "sudoku":
                 assert e.gold_steps is None and e.sub_questions is None
+            elif name in CHAIN_STEPS:
+                assert e.gold_steps[-1].endswith(f"The answer is {e.gold}.") and e.sub_questions is None
+                assert all(isinstance(s, str) and s for s in e.gold_steps)
             else:
                 assert len(e.gold_steps) == depth and len(e.sub_questions) == depth
                 assert e.gold_steps[-1] == e.gold

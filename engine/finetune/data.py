@@ -24,6 +24,11 @@ TRAIN_SEED, VALIDATION_SEED = 1_000_003, 2_000_003
 """Seeds of the synthetic training and validation items; evaluation runs use seed 0 by default."""
 
 
+def depths_text(settings: FinetuneSettings, train_spec) -> str:
+    """The training depths: --depths, else the training task file's `train_depths`, else 1-4."""
+    return settings.depths or train_spec.train_depths or DEFAULT_DEPTHS
+
+
 def content_hash(example) -> str:
     """Identity of an item by what the model sees and must answer, not by its id."""
     text = " ".join(example.question.split()).lower() + "\x00" + str(example.gold)
@@ -68,7 +73,7 @@ def build_splits(settings: FinetuneSettings, spec, base: Path, train_from=None) 
     if spec.source.generator:
         test = {d: load_examples(spec, base, settings.test_items, d, 0) for d in parse_depths(settings.test_depths)}
         held = {content_hash(e) for items in test.values() for e in items}
-        depths = parse_depths(settings.depths or spec.train_depths or DEFAULT_DEPTHS)
+        depths = parse_depths(depths_text(settings, spec))
         validation, skipped_v = _fresh(spec, base, depths, settings.val_items, VALIDATION_SEED + settings.seed, held)
         held |= {content_hash(e) for e in validation}
         train, skipped_t = _fresh(spec, base, depths, settings.train_items, TRAIN_SEED + settings.seed, held)
@@ -83,7 +88,7 @@ def build_splits(settings: FinetuneSettings, spec, base: Path, train_from=None) 
         raise EngineError(f"{overlap} training or validation items of {spec.name} are also test items (same question "
                           "and gold): remove them from the training data")
     if not train:
-        raise EngineError(f"no training items left for {spec.name} at depths {settings.depths or spec.train_depths or DEFAULT_DEPTHS} once the test items "
+        raise EngineError(f"no training items left for {spec.name} at depths {depths_text(settings, spec)} once the test items "
                           "were set aside: ask for more depths or more --train-items")
     return Splits(train, validation, test, skipped, overlap)
 
@@ -100,7 +105,7 @@ def _split_across(settings: FinetuneSettings, spec, base: Path, train_spec, trai
         test = {0: load_examples(spec, base, settings.test_items)}
     held = {question_hash(e) for items in test.values() for e in items}
     if train_spec.source.generator:
-        depths = parse_depths(settings.depths or train_spec.train_depths or DEFAULT_DEPTHS)
+        depths = parse_depths(depths_text(settings, train_spec))
         validation, skipped_v = _fresh(train_spec, train_base, depths, settings.val_items,
                                        VALIDATION_SEED + settings.seed, held, question_hash)
         train, skipped_t = _fresh(train_spec, train_base, depths, settings.train_items, TRAIN_SEED + settings.seed,
@@ -114,6 +119,9 @@ def _split_across(settings: FinetuneSettings, spec, base: Path, train_spec, trai
     overlap = sum(1 for e in train + validation if question_hash(e) in held)
     if overlap:  # cannot happen after the filter above; kept as the proof the summary reports
         raise EngineError(f"{overlap} training items of {train_spec.name} ask a test question of {spec.name}")
+    if not train and not skipped:
+        raise EngineError(f"{train_spec.name} wrote no items at all (depths {depths_text(settings, train_spec)}): "
+                          "check its generator, which must return at least one row")
     if not train:
         raise EngineError(f"{train_spec.name} gave no training items that are not test items of {spec.name}: ask for "
                           "more --train-items or other --depths")

@@ -58,7 +58,7 @@ def check_lists(tasks: list[str], train_tasks: list[str] | None) -> None:
 def members(settings, per_task_items: int) -> list[Member]:
     """Each task's settings, spec, chain and items; every failure names the task."""
     from engine.chains.strategies import STATE_KEYS, check_wiring, select_chain
-    from engine.finetune.data import DEFAULT_DEPTHS, build_splits
+    from engine.finetune.data import build_splits, depths_text
     from engine.tasks.spec import load_spec, parse_depths
 
     tasks, train_tasks = split_names(settings.task, "--task"), split_names(settings.train_task, "--train-task")
@@ -66,14 +66,12 @@ def members(settings, per_task_items: int) -> list[Member]:
     for task, train_task in zip(tasks, train_tasks):
         spec, base = load_spec(task)
         train_spec, train_base = load_spec(train_task)
-        depths = settings.depths or train_spec.train_depths or DEFAULT_DEPTHS
+        depths = depths_text(settings, train_spec)
         per_depth = max(1, math.ceil(per_task_items / len(parse_depths(depths))))
         one = settings.model_copy(update={"task": task, "train_task": train_task, "depths": depths,
                                           "train_items": per_depth})
         label, chain = select_chain(spec, settings.strategy, None, base=base)
         splits = build_splits(one, spec, base, (train_spec, train_base))
-        if not splits.train:
-            raise EngineError(f"{train_task} (training task of {task}) gave no training items: check its generator")
         rng = random.Random(settings.seed)
         rng.shuffle(splits.train)
         splits.train = splits.train[:per_task_items]

@@ -2,15 +2,19 @@
 
 The gold steps are the rewrites a careful person makes, one at a time, until one value is left (`rewrite`):
 first a value standing alone in parentheses loses them, then the leftmost `not` of a value, then the leftmost
-`and` of two values, then the leftmost `or`, which is Python's precedence (`not` > `and` > `or`). The last
+`and` of two values, then the leftmost `or` (Python's precedence: `not` > `and` > `or`), all inside the first
+bracket that holds no other bracket while there is one. The last
 step is the answer line. The expressions come from a small grammar of this module's own; every gold chain is
 checked against Python's own evaluation of the expression.
 
-    >>> item = generate(1, 9, seed=0)[0]
-    >>> item.question, item.gold
-    ('not ( not True and True ) or False is', 'True')
-    >>> item.gold_steps
-    ('not ( False and True ) or False', 'not ( False ) or False', 'not False or False', 'True or False', 'The answer is True.')
+One real item, `generate(1, 3, seed=0)[0]`:
+
+    Example(id='boolean-d3-s0-0',
+            question='True and False is',
+            gold='False',
+            fields={'expression': 'True and False'},
+            gold_steps=('The answer is False.',),
+            sub_questions=None)
 """
 
 from __future__ import annotations
@@ -31,11 +35,20 @@ def rewrite(tokens: list[str]) -> list[str]:
     for i in range(len(tokens) - 2):  # a value alone in parentheses
         if tokens[i] == "(" and tokens[i + 1] in VALUES and tokens[i + 2] == ")":
             return tokens[:i] + [tokens[i + 1]] + tokens[i + 3:]
-    for i in range(len(tokens) - 1):
+    start, end = 0, len(tokens)  # the first bracket with no bracket inside, else the whole expression
+    for i, token in enumerate(tokens):
+        if token == "(":
+            start = i + 1
+        elif token == ")":
+            end = i
+            break
+    if end == len(tokens):
+        start = 0
+    for i in range(start, end - 1):
         if tokens[i] == "not" and tokens[i + 1] in VALUES:
             return tokens[:i] + [_NOT[tokens[i + 1]]] + tokens[i + 2:]
     for op in ("and", "or"):
-        for i in range(1, len(tokens) - 1):
+        for i in range(start + 1, end - 1):
             if tokens[i] == op and tokens[i - 1] in VALUES and tokens[i + 1] in VALUES:
                 left, right = tokens[i - 1] == "True", tokens[i + 1] == "True"
                 value = (left and right) if op == "and" else (left or right)

@@ -6,11 +6,18 @@ leftmost `*`, else the leftmost `+` or `-`; a group left with one number loses i
 written as the calculator annotation of that calculation and the whole expression after it, so that the
 calculator, not the model, does the arithmetic; the last step ends with the answer line.
 
-    >>> item = generate(1, 2, seed=0)[0]
-    >>> item.question, item.gold
-    ('((6 * -8) * (-4 - 5)) =', '432')
-    >>> item.gold_steps
-    ('<<6*-8=-48>> (-48 * (-4 - 5))', '<<-4-5=-9>> (-48 * -9)', '<<-48*-9=432>> The answer is 432.')
+One real item, `generate(1, 3, seed=0)[0]`:
+
+    Example(id='arith-two-d3-s0-0',
+            question='((0 * -4 - 3) - (-8 + -3 + 6)) =',
+            gold='2',
+            fields={'expression': '((0 * -4 - 3) - (-8 + -3 + 6))'},
+            gold_steps=('<<0*-4=0>> ((0 - 3) - (-8 + -3 + 6))',
+                        '<<0-3=-3>> (-3 - (-8 + -3 + 6))',
+                        '<<-8+-3=-11>> (-3 - (-11 + 6))',
+                        '<<-11+6=-5>> (-3 - -5)',
+                        '<<-3--5=2>> The answer is 2.'),
+            sub_questions=None)
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ import re
 
 from engine.synthetic.args import check_args
 
-MAX_DEPTH = 8
+MAX_DEPTH = 12
 PREFIX = "arith-two"
 OPERATORS = ("+", "-", "*")
 _GROUP = re.compile(r"\(([^()]*)\)")

@@ -1,4 +1,4 @@
-"""Walking instructions in BIG-Bench-Hard's navigate form, `depth` instructions: do you end where you started?
+r"""Walking instructions in BIG-Bench-Hard's navigate form, `depth` instructions: do you end where you started?
 
 Two kinds of item, as in the benchmark: "Always face forward." then steps forward, backward, left or right; or
 turns ("Turn left.", "Turn around.") between steps taken straight ahead. About half the items return to the
@@ -8,11 +8,18 @@ The gold steps are what a careful walker writes after each instruction: the inst
 annotation of the coordinate it changes (none for a turn), and the position and facing after it, starting from
 `x 0, y 0, facing north`; the last step is the answer line.
 
-    >>> item = generate(1, 3, seed=0)[0]
-    >>> item.question.splitlines()[0], item.gold
-    ('If you follow these instructions, do you return to the starting point? Take 3 steps. Turn around. Take 3 steps.', 'Yes')
-    >>> item.gold_steps
-    ('Take 3 steps. <<0+3=3>> x 0, y 3, facing north', 'Turn around. x 0, y 3, facing south', 'Take 3 steps. <<3-3=0>> x 0, y 0, facing south', 'The answer is Yes.')
+One real item, `generate(1, 3, seed=0)[0]`:
+
+    Example(id='navigate-d3-s0-0',
+            question='If you follow these instructions, do you return to the starting point? Take 10 steps. '
+                     'Turn around. Take 10 steps.\nOptions:\n- Yes\n- No',
+            gold='Yes',
+            fields={},
+            gold_steps=('Take 10 steps. <<0+10=10>> x 0, y 10, facing north',
+                        'Turn around. x 0, y 10, facing south',
+                        'Take 10 steps. <<10-10=0>> x 0, y 0, facing south',
+                        'The answer is Yes.'),
+            sub_questions=None)
 """
 
 from __future__ import annotations

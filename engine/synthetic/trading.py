@@ -1,4 +1,4 @@
-"""People trading things, in BIG-Bench-Hard's tracking_shuffled_objects form: `depth` people, `depth` swaps.
+r"""People trading things, in BIG-Bench-Hard's tracking_shuffled_objects form: `depth` people, `depth` swaps.
 
 The surface form is the benchmark's (a line that says who starts with what, a line of swaps "First, ... Then,
 ... Finally, ..." ending with a question about one person, then lettered options in the order the things were
@@ -6,16 +6,23 @@ first named); the people, the scenes and the things are this module's own words,
 benchmark. The gold steps are what a careful reader writes: first who holds which option's thing, then after
 each swap the swap and the new holdings, then the answer line.
 
-    >>> item = generate(1, 3, seed=0)[0]
-    >>> print(item.question)
-    Kenji, Ravi, and Olga are neighbours who grow plants on a shared balcony. At the start of spring, each of them grows one plant: Kenji grows a cactus, Ravi grows a lemon tree, and Olga grows a bonsai.
-    As spring goes on, they keep swapping pots. First, Olga and Ravi swap plants. Then, Kenji and Olga swap plants. Finally, Olga and Ravi swap plants. At the end of spring, Olga grows
-    Options:
-    (A) a cactus
-    (B) a lemon tree
-    (C) a bonsai
-    >>> item.gold, item.gold_steps
-    ('(C)', ('Kenji A, Ravi B, Olga C', 'First, Olga and Ravi swap plants. Kenji A, Ravi C, Olga B', 'Then, Kenji and Olga swap plants. Kenji B, Ravi C, Olga A', 'Finally, Olga and Ravi swap plants. Kenji B, Ravi A, Olga C', 'Olga C. The answer is (C).'))
+One real item, `generate(1, 3, seed=0)[0]`:
+
+    Example(id='trading-d3-s0-0',
+            question='Sofia, Tariq, and Ravi are pupils in a ballroom class. At the start of the lesson, each '
+                     'of them has a partner: Sofia is paired with Dmitri, Tariq is paired with Farid, and Ravi '
+                     'is paired with Yuki.\nDuring the lesson, the pupils change partners now and then. First, '
+                     'Sofia and Ravi trade partners. Then, Ravi and Tariq trade partners. Finally, Sofia and '
+                     'Ravi trade partners. At the end of the lesson, Sofia is paired with\nOptions:\n(A) '
+                     'Dmitri\n(B) Farid\n(C) Yuki',
+            gold='(B)',
+            fields={},
+            gold_steps=('Sofia A, Tariq B, Ravi C',
+                        'First, Sofia and Ravi trade partners. Sofia C, Tariq B, Ravi A',
+                        'Then, Ravi and Tariq trade partners. Sofia C, Tariq A, Ravi B',
+                        'Finally, Sofia and Ravi trade partners. Sofia B, Tariq A, Ravi C',
+                        'Sofia B. The answer is (B).'),
+            sub_questions=None)
 """
 
 from __future__ import annotations
@@ -23,12 +30,11 @@ from __future__ import annotations
 import random
 from typing import NamedTuple
 
-from engine.errors import EngineError
 from engine.synthetic.args import check_args
 
-MAX_DEPTH = 10
+MAX_DEPTH = 12
 PREFIX = "trading"
-LETTERS = "ABCDEFGHIJ"
+LETTERS = "ABCDEFGHIJKL"
 PEOPLE = ("Maya", "Omar", "Lena", "Tariq", "Sofia", "Kenji", "Nadia", "Ivan", "Priya", "Hugo", "Zara", "Felix",
           "Ines", "Ravi", "Olga", "Pablo", "Mei", "Jonas", "Amara", "Luis")
 
@@ -47,35 +53,36 @@ SCENES = (
     Scene("are roommates who lend each other board games", "At the start of the month, each of them owns one game",
           "{person} owns {thing}", "Over the month, the games change hands.", "{a} and {b} swap games.",
           "At the end of the month, {person} owns",
-          ("chess", "checkers", "backgammon", "dominoes", "mahjong", "scrabble", "cribbage", "go", "ludo", "bingo")),
+          ("chess", "checkers", "backgammon", "dominoes", "mahjong", "scrabble", "cribbage", "go", "ludo", "bingo", "othello", "mancala")),
     Scene("are musicians in a street band", "At the start of the rehearsal, each of them plays one instrument",
           "{person} plays the {thing}", "During the rehearsal, they keep handing instruments around.",
           "{a} and {b} switch instruments.", "At the end of the rehearsal, {person} plays the",
-          ("violin", "cello", "flute", "trumpet", "banjo", "harp", "oboe", "tuba", "ukulele", "accordion")),
+          ("violin", "cello", "flute", "trumpet", "banjo", "harp", "oboe", "tuba", "ukulele", "accordion", "clarinet",
+           "saxophone")),
     Scene("are pupils in a ballroom class", "At the start of the lesson, each of them has a partner",
           "{person} is paired with {thing}", "During the lesson, the pupils change partners now and then.",
           "{a} and {b} trade partners.", "At the end of the lesson, {person} is paired with",
-          ("Marco", "Yuki", "Tomas", "Leila", "Anya", "Bruno", "Chiara", "Dmitri", "Esme", "Farid")),
+          ("Marco", "Yuki", "Tomas", "Leila", "Anya", "Bruno", "Chiara", "Dmitri", "Esme", "Farid", "Gustav", "Hana")),
     Scene("are players on a baseball team", "At the start of the inning, each of them has a position",
           "{person} plays {thing}", "As the inning goes on, the coach moves them around.",
           "{a} and {b} trade positions.", "At the end of the inning, {person} plays",
           ("pitcher", "catcher", "shortstop", "first base", "second base", "third base", "left field",
-           "center field", "right field", "designated hitter")),
+           "center field", "right field", "designated hitter", "pinch runner", "relief pitcher")),
     Scene("are neighbours who grow plants on a shared balcony", "At the start of spring, each of them grows one plant",
           "{person} grows {thing}", "As spring goes on, they keep swapping pots.", "{a} and {b} swap plants.",
           "At the end of spring, {person} grows",
           ("a fern", "a cactus", "an orchid", "a tulip", "a bonsai", "a lily", "a daisy", "an ivy", "a lemon tree",
-           "a mint plant")),
+           "a mint plant", "a sunflower", "a bamboo")),
     Scene("are kids at a summer camp", "At the start of the week, each of them has a hat",
           "{person} has a {thing}", "During the week, the hats get passed around.",
           "{a} and {b} exchange hats.", "At the end of the week, {person} has the",
           ("straw hat", "woolly hat", "cowboy hat", "bucket hat", "sailor hat", "baseball cap", "top hat", "beret",
-           "fedora", "sun hat")),
+           "fedora", "sun hat", "panama hat", "beanie")),
     Scene("are colleagues who each brought a snack to share", "At the start of the meeting, each of them holds a snack",
           "{person} holds {thing}", "While the meeting drags on, the snacks go back and forth.",
           "{a} and {b} swap snacks.", "At the end of the meeting, {person} holds",
           ("a muffin", "a pretzel", "a bagel", "a croissant", "a cookie", "a donut", "a scone", "a brownie",
-           "a waffle", "a samosa")),
+           "a waffle", "a samosa", "a churro", "a crepe")),
 )
 
 
@@ -93,15 +100,16 @@ def _item(rng: random.Random, depth: int, item_id: str):
     from engine.examples import Example
 
     scene = rng.choice(SCENES)
-    people = rng.sample(PEOPLE, depth)
-    things = rng.sample(scene.things, depth)
+    people = rng.sample(PEOPLE, max(2, depth))  # depth 1: two people, one swap
+    things = rng.sample(scene.things, len(people))
     holding = {person: i for i, person in enumerate(people)}
     steps = [_holdings(people, holding)]
-    swaps, connectors = [], ["First"] + ["Then"] * (depth - 2) + ["Finally"]
+    swaps, connectors = [], ["First"] + ["Then"] * (depth - 2) + ["Finally"] if depth > 1 else ["First"]
     for connector in connectors:
         while True:
             a, b = rng.sample(people, 2)
-            if not swaps or {a, b} != set(swaps[-1]):  # never undo the swap just made
+            # never undo the swap just made, unless there are only two people (and so only one swap)
+            if not swaps or {a, b} != set(swaps[-1]) or len(people) == 2:
                 break
         swaps.append((a, b))
         holding[a], holding[b] = holding[b], holding[a]
@@ -124,9 +132,8 @@ def _swap_text(step: str) -> str:
 
 
 def generate(count: int, depth: int, seed: int = 0) -> list:
-    """`count` items of `depth` people (2..10) and as many swaps; the same arguments give the same items."""
+    """`count` items of `depth` people and as many swaps (1..12; depth 1 is two people and one swap); the same
+    arguments give the same items."""
     check_args(count, depth, seed, MAX_DEPTH)
-    if depth < 2:
-        raise EngineError(f"depth must be between 2 and {MAX_DEPTH} (people who swap), got {depth}")
     return [_item(random.Random(f"{PREFIX}:d{depth}:s{seed}:{i}"), depth, f"{PREFIX}-d{depth}-s{seed}-{i}")
             for i in range(count)]

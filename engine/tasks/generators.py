@@ -36,6 +36,9 @@ def generate_examples(spec, base: Path, count: int, depth: int, seed: int) -> li
         return GENERATORS[name](count, depth, seed)
     function, path, label = load_generator(name, base)
     rows = _call(function, path, label.rpartition(":")[2], count, depth, seed)
+    if not rows:
+        raise TaskError(f"{label} wrote no items at depth {depth} (seed {seed}): a generator must return at least "
+                        "one row, with the task's question and answer fields")
     from engine.tasks.datasets import examples_from_rows
 
     examples = examples_from_rows(list(enumerate(rows, 1)), spec, label, unit="row",

@@ -169,9 +169,12 @@ def build_parser() -> argparse.ArgumentParser:
     f = verbs.add_parser("finetune", help="fine-tune the model on a strategy's chains; tests it before and after",
                          epilog="example:\n  python -m engine finetune --task arithmetic --strategy stepwise "
                                 "--max-steps 300 --out runs/ft\n  python -m engine finetune --task arithmetic "
-                                "--strategy cot --source self --rounds 2 --depths 1 --out runs/star",
+                                "--strategy cot --source self --rounds 2 --depths 1 --out runs/star\n  python -m engine finetune "
+                                "--task bbh-navigate,bbh-boolean_expressions --train-task navigate-gen,boolean-gen "
+                                "--out runs/ft-two",
                          formatter_class=argparse.RawDescriptionHelpFormatter)
-    f.add_argument("--task", required=True, help="the task tested before and after (and trained on, unless --train-task)")
+    f.add_argument("--task", required=True, help="the task tested before and after (and trained on, unless --train-task); "
+                                                 "a comma list with as many --train-task trains one adapter for all")
     f.add_argument("--train-task", help="the task whose items train and validate (a generator in --task's own form); "
                                         "--task's items are only tested, and any training question among them is dropped")
     f.add_argument("--strategy", help=f"whose chains are learned: {strategy_help} (a chain of the task's own "

@@ -253,7 +253,8 @@ def _save(model, settings, base_dir: str, target: Path, base_name: str, merged: 
         config["base_model_name_or_path"] = base_name
         config_file.write_text(json.dumps(config, indent=2))
         (target / "engine-adapter.json").write_text(json.dumps(
-            {"base": base_name, "task": settings.task, "strategy": settings.strategy or settings.chain}, indent=2))
+            {"base": base_name, "task": settings.task, "train_task": settings.train_task,
+             "strategy": settings.strategy or settings.chain or "each task's default_strategy"}, indent=2))
         return
     if settings.method == "lora":
         model = model.merge_and_unload()

@@ -67,13 +67,14 @@ def row(runs: Path, task: str) -> dict | None:
 
 def markdown(rows: list[dict]) -> str:
     pct = lambda x: "" if x is None else f"{100 * x:.1f}"  # noqa: E731
-    lines = ["| BBH file | chance | floor | base best | base + chain | tuned + chain | Codex CoT | p (McNemar) | tuned: requests, tokens, s |",
+    lines = ["| BBH file | chance | floor | base best | base + chain | tuned + chain | Codex CoT | tuned - base best, p (McNemar) | tuned: requests, tokens, s |",
              "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         c = r["compute"]["tuned_chain"]
         lines.append(f"| {r['task'].removeprefix('bbh-')} | {pct(r['chance'])} | {pct(r['floor'])} | "
                      f"{pct(r['base_best'])} ({r['base_best_strategy']}) | {pct(r['base_chain'])} | "
-                     f"**{pct(r['tuned_chain'])}** | {pct(r['codex_cot'])} | {r['mcnemar_p']:.2g} | "
+                     f"**{pct(r['tuned_chain'])}** | {pct(r['codex_cot'])} | "
+                     f"{100 * (r['tuned_chain'] - r['base_best']):+.1f}, p = {r['mcnemar_p']:.2g} | "
                      f"{c['backend_requests']}, {c['prompt_tokens'] + c['completion_tokens']:,}, {c['wall_seconds']:.0f} |")
     if rows:
         mean = sum(r["tuned_chain"] for r in rows) / len(rows)

@@ -269,8 +269,8 @@ def test_the_task_files_strategies_list_is_enforced(capsys):
     code, _, err = run_cli(capsys, "eval", "--task", "bbh-navigate", "--strategy", "pal", "--backend", "hf",
                            "--model", "/nonexistent/model")
     assert code == 2
-    assert err.strip() == ("error: task bbh-navigate lists the strategies direct, cot, fewshot-cot, sc, not pal: pick "
-                           "one of those, or add pal to the task file's strategies: list")
+    assert err.strip() == ("error: task bbh-navigate lists the strategies direct, cot, fewshot-cot, sc, walk, not pal: "
+                           "pick one of those, or add pal to the task file's strategies: list")
     code, _, err = run_cli(capsys, "eval", "--task", "bbh-navigate,gsm8k", "--strategy", "pal", "--backend", "hf",
                            "--model", "/nonexistent/model")
     assert code == 2 and "task bbh-navigate lists the strategies" in err

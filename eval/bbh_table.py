@@ -10,7 +10,7 @@ on the same 250 items. The compute is each run's requests, tokens and wall time 
     python -m engine eval --task $T --backend null --out runs/bbh/floor
     python -m engine eval --task $T --strategy direct,fewshot-cot --out runs/bbh/base
     python -m engine eval --task $T --out runs/bbh/chain-base
-    python -m engine eval --task $T --model smollm2-135m-bbh --out runs/bbh/chain-tuned
+    python -m engine eval --task $T --model runs/ft-bbh/model --out runs/bbh/chain-tuned
     python eval/bbh_table.py runs/bbh --out eval/results/bbh-part1.json
 
 (`finetune`'s own before/after runs, `DIR/test/TASK/{base,tuned}/all`, are the same chain-base and chain-tuned

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import random
+from collections.abc import Callable
+
 from engine.errors import EngineError
 
 
@@ -13,3 +16,10 @@ def check_args(count: object, depth: object, seed: object, max_depth: int) -> No
         raise EngineError(f"depth must be between 1 and {max_depth}, got {depth!r}")
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise EngineError(f"seed must be a whole number, got {seed!r}")
+
+
+def seeded_items(prefix: str, count: int, depth: int, seed: int, make: Callable) -> list:
+    """A generator's `count` items: item i is `make(rng, item_id)` with a Random of its own, seeded from the prefix,
+    depth, seed and i, so the same arguments give the same items and asking for more keeps the first ones."""
+    return [make(random.Random(f"{prefix}:d{depth}:s{seed}:{i}"), f"{prefix}-d{depth}-s{seed}-{i}")
+            for i in range(count)]

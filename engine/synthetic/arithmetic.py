@@ -16,7 +16,7 @@ from __future__ import annotations
 import random
 
 from engine.examples import Example
-from engine.synthetic.args import check_args
+from engine.synthetic.args import check_args, seeded_items
 
 MAX_DEPTH = 20
 PREFIX = "arith"
@@ -77,7 +77,4 @@ def _item(rng: random.Random, depth: int, item_id: str) -> Example:
 def generate(count: int, depth: int, seed: int = 0) -> list[Example]:
     """`count` items of `depth` operations each; the same arguments always give the same items."""
     check_args(count, depth, seed, MAX_DEPTH)
-    return [
-        _item(random.Random(f"{PREFIX}:d{depth}:s{seed}:{i}"), depth, f"{PREFIX}-d{depth}-s{seed}-{i}")
-        for i in range(count)
-    ]
+    return seeded_items(PREFIX, count, depth, seed, lambda rng, item_id: _item(rng, depth, item_id))

@@ -21,10 +21,9 @@ from __future__ import annotations
 
 import random
 
-from engine.synthetic.args import check_args
+from engine.synthetic.args import check_args, seeded_items
 
 MAX_DEPTH = 15
-MIN_DEPTH = 1
 PREFIX = "boolean"
 VALUES = ("True", "False")
 _NOT = {"True": "False", "False": "True"}
@@ -70,7 +69,7 @@ def _expression(rng: random.Random, size: int) -> list[str]:
     if size <= 1:
         return [rng.choice(VALUES)]
     roll = rng.random()
-    if roll < 0.25 and size >= 2:
+    if roll < 0.25:
         return ["not", *_expression(rng, size - 1)]
     if roll < 0.4 and size >= 3:
         return ["(", *_expression(rng, size - 2), ")"]
@@ -97,5 +96,4 @@ def _item(rng: random.Random, depth: int, item_id: str):
 def generate(count: int, depth: int, seed: int = 0) -> list:
     """`count` expressions of exactly `depth` tokens (BIG-Bench-Hard's are 9); the same arguments, the same items."""
     check_args(count, depth, seed, MAX_DEPTH)
-    return [_item(random.Random(f"{PREFIX}:d{depth}:s{seed}:{i}"), depth, f"{PREFIX}-d{depth}-s{seed}-{i}")
-            for i in range(count)]
+    return seeded_items(PREFIX, count, depth, seed, lambda rng, item_id: _item(rng, depth, item_id))

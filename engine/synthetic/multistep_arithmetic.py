@@ -25,7 +25,7 @@ from __future__ import annotations
 import random
 import re
 
-from engine.synthetic.args import check_args
+from engine.synthetic.args import check_args, seeded_items
 
 MAX_DEPTH = 12
 PREFIX = "arith-two"
@@ -42,7 +42,7 @@ def rewrite(expression: str) -> tuple[str, str]:
     match = _GROUP.search(expression)
     inner = match.group(1) if match else expression
     tokens = inner.split()
-    ops = [i for i in range(1, len(tokens), 2)]
+    ops = range(1, len(tokens), 2)  # the operators' positions
     at = next((i for i in ops if tokens[i] == "*"), ops[0])
     left, op, right = int(tokens[at - 1]), tokens[at], int(tokens[at + 1])
     value = _calc(left, op, right)
@@ -89,5 +89,4 @@ def _item(rng: random.Random, depth: int, item_id: str):
 def generate(count: int, depth: int, seed: int = 0) -> list:
     """`count` expressions of two groups of `depth` numbers (BIG-Bench-Hard's have 4); same arguments, same items."""
     check_args(count, depth, seed, MAX_DEPTH)
-    return [_item(random.Random(f"{PREFIX}:d{depth}:s{seed}:{i}"), depth, f"{PREFIX}-d{depth}-s{seed}-{i}")
-            for i in range(count)]
+    return seeded_items(PREFIX, count, depth, seed, lambda rng, item_id: _item(rng, depth, item_id))

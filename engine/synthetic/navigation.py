@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import random
 
-from engine.synthetic.args import check_args
+from engine.synthetic.args import check_args, seeded_items
 
 MAX_DEPTH = 16
 PREFIX = "navigate"
@@ -128,5 +128,4 @@ def _item(rng: random.Random, depth: int, item_id: str):
 def generate(count: int, depth: int, seed: int = 0) -> list:
     """`count` walks of `depth` instructions (BIG-Bench-Hard's have 3 to 10); same arguments, same items."""
     check_args(count, depth, seed, MAX_DEPTH)
-    return [_item(random.Random(f"{PREFIX}:d{depth}:s{seed}:{i}"), depth, f"{PREFIX}-d{depth}-s{seed}-{i}")
-            for i in range(count)]
+    return seeded_items(PREFIX, count, depth, seed, lambda rng, item_id: _item(rng, depth, item_id))

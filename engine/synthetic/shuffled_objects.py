@@ -27,7 +27,7 @@ import random
 
 from engine.errors import EngineError
 from engine.examples import Example
-from engine.synthetic.args import check_args
+from engine.synthetic.args import check_args, seeded_items
 
 MAX_DEPTH = 20
 PREFIX = "shuffle"
@@ -84,7 +84,4 @@ def generate(count: int, depth: int, seed: int = 0, people: int = 3) -> list[Exa
     if not isinstance(people, int) or isinstance(people, bool) or not 2 <= people <= len(PEOPLE):
         raise EngineError(f"people must be between 2 and {len(PEOPLE)}, got {people!r}")
     prefix = PREFIX if people == 3 else f"{PREFIX}{people}"
-    return [
-        _item(random.Random(f"{prefix}:d{depth}:s{seed}:{i}"), depth, people, f"{prefix}-d{depth}-s{seed}-{i}")
-        for i in range(count)
-    ]
+    return seeded_items(prefix, count, depth, seed, lambda rng, item_id: _item(rng, depth, people, item_id))

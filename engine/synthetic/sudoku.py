@@ -26,7 +26,7 @@ from __future__ import annotations
 import random
 
 from engine.scoring.sudoku import UNITS
-from engine.synthetic.args import check_args
+from engine.synthetic.args import check_args, seeded_items
 from engine.examples import Example
 
 MAX_DEPTH = 12
@@ -75,7 +75,4 @@ def show(grid: str) -> str:
 def generate(count: int, depth: int, seed: int = 0) -> list[Example]:
     """`count` puzzles with `depth` empty cells each; the same arguments always give the same items."""
     check_args(count, depth, seed, MAX_DEPTH)
-    return [
-        _item(random.Random(f"{PREFIX}:d{depth}:s{seed}:{i}"), depth, f"{PREFIX}-d{depth}-s{seed}-{i}")
-        for i in range(count)
-    ]
+    return seeded_items(PREFIX, count, depth, seed, lambda rng, item_id: _item(rng, depth, item_id))

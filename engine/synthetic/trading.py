@@ -30,7 +30,7 @@ from __future__ import annotations
 import random
 from typing import NamedTuple
 
-from engine.synthetic.args import check_args
+from engine.synthetic.args import check_args, seeded_items
 
 MAX_DEPTH = 12
 PREFIX = "trading"
@@ -135,5 +135,4 @@ def generate(count: int, depth: int, seed: int = 0) -> list:
     """`count` items of `depth` people and as many swaps (1..12; depth 1 is two people and one swap); the same
     arguments give the same items."""
     check_args(count, depth, seed, MAX_DEPTH)
-    return [_item(random.Random(f"{PREFIX}:d{depth}:s{seed}:{i}"), depth, f"{PREFIX}-d{depth}-s{seed}-{i}")
-            for i in range(count)]
+    return seeded_items(PREFIX, count, depth, seed, lambda rng, item_id: _item(rng, depth, item_id))

@@ -53,7 +53,14 @@ def follow_first(text: str, left: str) -> tuple[str, str]:
     return state, left.strip()[len(sentence):].strip()
 
 
-def state_loop(step, advance, start, parse, max_steps: int, first=None, lays_out: set[str] = frozenset()):
+def follow_instruction(state: dict, text: str) -> None:
+    """The usual `advance` of `state_loop`: the model repeated the first instruction of `state["left"]` and wrote
+    the new state after it (`follow_first`)."""
+    state["now"], state["left"] = follow_first(text, state["left"])
+
+
+def state_loop(step, start, parse, max_steps: int, advance=follow_instruction, first=None,
+               lays_out: set[str] = frozenset()):
     """The chain of a state-tracking task: `start(state)` lays the question out, then `first` (a model step, if
     any) writes the starting state, then `step` runs again and again, each time followed by `advance(state,
     text)`, until a step gives the answer, a step fails, or `max_steps` pass; the answer is parsed from the
@@ -61,7 +68,8 @@ def state_loop(step, advance, start, parse, max_steps: int, first=None, lays_out
     earlier text), so every step looks the same however long the problem is.
 
     `advance` updates the state from the step's text (raising ValueError when the text cannot be followed: the
-    Compute records the error, and the item ends unparsed). `state["done"]` counts the model steps done.
+    Compute records the error, and the item ends unparsed); by default the step follows the first instruction
+    left. `state["done"]` counts the model steps done.
     `lays_out` names the state keys `start` sets beyond `now` and `left` (what `first`'s template reads)."""
     from engine.chains.nodes import Compute, Loop, Sequence, parser_named
 
@@ -85,7 +93,7 @@ def state_loop(step, advance, start, parse, max_steps: int, first=None, lays_out
         start(state)
 
     def starting_state(state: dict) -> None:
-        state["done"] = 1
+        state["done"] += 1
         state["now"] = " ".join((state.get(f"{first.output}_text") or "").split())
         if not state["now"]:
             state["finished"] = True

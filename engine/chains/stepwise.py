@@ -16,16 +16,14 @@ unparsed and the step's record says why.
 
 from __future__ import annotations
 
-import re
-
 from engine.chains.calc_step import CalcStep, annotation_results
+from engine.chains.follow import ANSWER
 from engine.chains.nodes import Compute, Loop, Sequence
 from engine.sampling import SamplingSettings
 
 MAX_STEPS = 24
 """Most loop iterations: the deepest synthetic item (20 operations), its start, its answer, and slack."""
 START_VALUE = "none yet"
-_ANSWER = re.compile(r"\banswer is\b", re.IGNORECASE)
 
 
 def _words(text: str) -> list[str]:
@@ -35,7 +33,7 @@ def _words(text: str) -> list[str]:
 def advance(state: dict) -> None:
     """Apply one step's text to the state: done at an answer, else drop the repeated instruction, keep the value."""
     text = state.get("step_text") or ""
-    if _ANSWER.search(text):
+    if ANSWER.search(text):
         state["finished"] = True
         return None
     repeated = text.split("<<", 1)[0]
@@ -66,6 +64,6 @@ def build_stepwise(parse, max_tokens: int | None = None):
         Compute("start", _start, reads={"question"}, writes={"remaining", "value", "finished"}),
         # each step's prompt holds the value and the instructions left, never earlier steps' text
         Loop(body, until=lambda state: state["finished"], max_iterations=MAX_STEPS, carries_outputs=False),
-        Compute("answer", lambda state: parse(state["step_text"]) if _ANSWER.search(state.get("step_text") or "") else None,
+        Compute("answer", lambda state: parse(state["step_text"]) if ANSWER.search(state.get("step_text") or "") else None,
                 reads={"step"}, text_from="step_text"),
     )

@@ -155,6 +155,12 @@ def chain_writer(chain, label: str):
     return write
 
 
+def gold_writer_for(chain, label: str, custom: bool):
+    """None for a built-in strategy (its gold chains are the engine's); a chain of your own (`custom`, from
+    --chain, or a task's own chain such as `walk`) needs its own writer (`chain_writer`)."""
+    return None if not custom and label in GOLD_STRATEGIES else chain_writer(chain, label)
+
+
 def strategy_writer(strategy: str):
     """A built-in strategy's gold writer, in the shape `chain_writer` gives."""
     return lambda step, example, state: gold_output(strategy, example, step, state)

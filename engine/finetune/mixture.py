@@ -83,12 +83,12 @@ def members(settings, per_task_items: int) -> list[Member]:
 def mixed_pairs(group: list[Member], tokenizer, progress) -> list:
     """Every task's teacher-forced gold pairs, through each chain's own gold writer, shuffled together."""
     from engine.chains.strategies import initial_state
-    from engine.finetune.gold import GOLD_STRATEGIES, chain_writer
+    from engine.finetune.gold import gold_writer_for
     from engine.finetune.traces import gold_pairs
 
     pairs = []
     for member in group:
-        writer = None if member.label in GOLD_STRATEGIES else chain_writer(member.chain, member.label)
+        writer = gold_writer_for(member.chain, member.label, custom=False)
         states = [initial_state(e, member.spec, []) for e in member.splits.train]
         found = gold_pairs(member.chain, member.label, member.splits.train, states, tokenizer, writer,
                            member.spec.answer_type)

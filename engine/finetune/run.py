@@ -45,6 +45,7 @@ def claim_folder(out: Path, settings: FinetuneSettings) -> None:
 def finetune(settings: FinetuneSettings | None = None, progress=print, **options) -> dict:
     """Fine-tune, test before and after, and return the summary (also written to DIR/summary.json)."""
     from engine.finetune.data import build_splits
+    from engine.finetune.gold import gold_writer_for
     from engine.finetune.traces import gold_pairs
     from engine.models import DEFAULT_MODEL, check_tokenizer, resolve_model
     from engine.chains.strategies import STATE_KEYS, check_wiring, initial_state, select_chain
@@ -52,11 +53,12 @@ def finetune(settings: FinetuneSettings | None = None, progress=print, **options
 
     settings = settings or FinetuneSettings(**options)
     started = time.perf_counter()
-    if "," in settings.task or (settings.train_task and "," in settings.train_task):
+    if settings.is_mixture:
         return _finetune_mixture(settings, progress, started)
     spec, base = load_spec(settings.task)
     label, chain = select_chain(spec, settings.strategy, settings.chain, base=base)
-    writer = _gold_writer(chain, label, settings) if settings.source == "gold" else None  # a missing one fails now
+    writer = gold_writer_for(chain, label, settings.chain is not None) if settings.source == "gold" else None
+    # (a missing writer fails now, before any model loads)
     # with --train-task, items written in the task's form by another task's generator; the chain stays the task's
     splits = build_splits(settings, spec, base, load_spec(settings.train_task) if settings.train_task else None)
     check_wiring(chain, set(STATE_KEYS) | set(splits.train[0].fields), label)
@@ -98,9 +100,7 @@ def finetune(settings: FinetuneSettings | None = None, progress=print, **options
                  "test_items": {str(d): len(v) for d, v in splits.test.items()},
                  "skipped_overlapping": splits.skipped_overlapping, "overlap": splits.overlap},
         "rounds": rounds, "test": test,
-        "compute": {"steps": sum(r["steps"] for r in rounds), "tokens_seen": sum(r["tokens_seen"] for r in rounds),
-                    "train_seconds": round(sum(r["train_seconds"] for r in rounds), 1),
-                    "wall_seconds": round(time.perf_counter() - started, 1)},
+        "compute": _compute(rounds, started),
         "settings": settings.model_dump(), "seed": settings.seed,
         "command": _command(),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -143,9 +143,7 @@ def _finetune_mixture(settings: FinetuneSettings, progress, started: float) -> d
                   for m, test in zip(group, tests)},
         "base_model": settings.model or DEFAULT_MODEL, "method": settings.method, "source": settings.source,
         "model_dir": str(out / "model"), "rounds": [record],
-        "compute": {"steps": record["steps"], "tokens_seen": record["tokens_seen"],
-                    "train_seconds": round(record["train_seconds"], 1),
-                    "wall_seconds": round(time.perf_counter() - started, 1)},
+        "compute": _compute([record], started),
         "settings": settings.model_dump(), "seed": settings.seed, "command": _command(),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
@@ -153,11 +151,11 @@ def _finetune_mixture(settings: FinetuneSettings, progress, started: float) -> d
     return summary
 
 
-def _gold_writer(chain, label: str, settings):
-    """None for a built-in strategy (its gold chains are the engine's); a chain of your own needs its own."""
-    from engine.finetune.gold import GOLD_STRATEGIES, chain_writer
-
-    return None if settings.chain is None and label in GOLD_STRATEGIES else chain_writer(chain, label)
+def _compute(rounds: list[dict], started: float) -> dict:
+    """What the training rounds used, and the whole command's wall time."""
+    return {"steps": sum(r["steps"] for r in rounds), "tokens_seen": sum(r["tokens_seen"] for r in rounds),
+            "train_seconds": round(sum(r["train_seconds"] for r in rounds), 1),
+            "wall_seconds": round(time.perf_counter() - started, 1)}
 
 
 def _command() -> str:

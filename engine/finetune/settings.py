@@ -89,14 +89,14 @@ class FinetuneSettings(BaseModel):
 
     @model_validator(mode="after")
     def _two_tasks(self):
-        if self.train_task is not None and self.train_task == self.task and "," not in self.task:
+        if self.train_task is not None and self.train_task == self.task and not self.is_mixture:
             raise ValueError(f"--train-task {self.train_task} is the --task itself: name the task whose generator "
                              "writes training items (or drop --train-task to train on the task's own training data)")
         return self
 
     @model_validator(mode="after")
     def _one_chain(self):
-        if "," in self.task and self.chain is None:
+        if self.is_mixture and self.chain is None:
             return self  # a mixture: each task's own default strategy, unless --strategy names one for all
         if (self.strategy is None) == (self.chain is None):
             raise ValueError("pass --strategy (a built-in strategy) or --chain FILE.py:NAME, one of the two")
@@ -108,6 +108,11 @@ class FinetuneSettings(BaseModel):
         if value is not None:
             parse_depths(value)
         return value
+
+    @property
+    def is_mixture(self) -> bool:
+        """Several tasks (`--task a,b --train-task ga,gb`): one adapter for all (`engine.finetune.mixture`)."""
+        return "," in self.task or "," in (self.train_task or "")
 
     @property
     def lr(self) -> float:

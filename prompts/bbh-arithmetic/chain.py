@@ -31,7 +31,7 @@ def _advance(state: dict, text: str) -> None:
 def calculate(spec):
     # two requests per step: up to the annotation's "=", then the rest of the line after the calculator's result
     step = CalcStep("step", "step.jinja", SamplingSettings(max_tokens=64, stop=("\n",)), max_calls=2)
-    return state_loop(step, _advance, _start, spec.parser, MAX_STEPS)
+    return state_loop(step, _start, spec.parser, MAX_STEPS, advance=_advance)
 
 
 gold = gold_from_steps

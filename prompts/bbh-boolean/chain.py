@@ -27,7 +27,7 @@ def _advance(state: dict, text: str) -> None:
 
 def simplify(spec):
     step = Step("step", "step.jinja", SamplingSettings(max_tokens=40, stop=("\n",)))
-    return state_loop(step, _advance, _start, spec.parser, MAX_STEPS)
+    return state_loop(step, _start, spec.parser, MAX_STEPS, advance=_advance)
 
 
 gold = gold_from_steps

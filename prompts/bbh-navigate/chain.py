@@ -9,7 +9,7 @@ wrote, and runs the calculator on the annotation the model wrote; it computes no
 items of `tasks/navigate-gen.yaml` (`engine.synthetic.navigation`).
 """
 
-from engine import CalcStep, SamplingSettings, follow_first, gold_from_steps, state_loop
+from engine import CalcStep, SamplingSettings, gold_from_steps, state_loop
 
 MAX_STEPS = 20
 """Instructions of the longest BIG-Bench-Hard item (10), the answer, and slack."""
@@ -21,13 +21,9 @@ def _start(state: dict) -> None:
     state.update(now=START, left=" ".join(instructions.split()))
 
 
-def _advance(state: dict, text: str) -> None:
-    state["now"], state["left"] = follow_first(text, state["left"])
-
-
 def walk(spec):
     step = CalcStep("step", "step.jinja", SamplingSettings(max_tokens=48, stop=("\n",)), max_calls=2)
-    return state_loop(step, _advance, _start, spec.parser, MAX_STEPS)
+    return state_loop(step, _start, spec.parser, MAX_STEPS)  # each step follows the first instruction left
 
 
 gold = gold_from_steps

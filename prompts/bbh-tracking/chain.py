@@ -9,7 +9,7 @@ cuts the swap the model repeated from those left and keeps the letters the model
 anything itself. Trained on items of `tasks/tracking-gen.yaml` (`engine.synthetic.trading`).
 """
 
-from engine import SamplingSettings, Step, follow_first, gold_from_steps, state_loop
+from engine import SamplingSettings, Step, gold_from_steps, state_loop
 
 MAX_STEPS = 14
 """Swaps of the seven-object items (7), the answer, and slack."""
@@ -22,14 +22,10 @@ def _start(state: dict) -> None:
     state.update(setup=setup.strip(), options=options.strip(), left=" ".join(moves[max(at, 0):].split()))
 
 
-def _advance(state: dict, text: str) -> None:
-    state["now"], state["left"] = follow_first(text, state["left"])
-
-
 def swaps(spec):
     holdings = Step("holdings", "holdings.jinja", SamplingSettings(max_tokens=64, stop=("\n",)))
     step = Step("step", "step.jinja", SamplingSettings(max_tokens=96, stop=("\n",)))
-    return state_loop(step, _advance, _start, spec.parser, MAX_STEPS, first=holdings,
+    return state_loop(step, _start, spec.parser, MAX_STEPS, first=holdings,  # each swap follows the first left
                       lays_out={"setup", "options"})
 
 

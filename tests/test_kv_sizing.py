@@ -11,7 +11,7 @@ from engine.backends.vllm import _checked_size
 from engine.chains.nodes import Decompose, Loop, Sequence, Step, Vote
 from engine.cli.main import main
 from engine.errors import EngineError, ModelError
-from engine.runs.kv_work import chain_tokens, held_tokens, step_tokens
+from engine.runs.kv_work import TYPICAL_OUTPUT_TOKENS, chain_tokens, held_tokens, step_tokens
 from engine.sampling import SamplingSettings
 
 
@@ -19,22 +19,23 @@ def step(name, tokens):
     return Step(name, "cot/reason.jinja", SamplingSettings(max_tokens=tokens))
 
 
-def test_a_sequence_is_reserved_one_steps_output():
+def test_a_sequence_is_reserved_one_steps_output_at_a_typical_length():
     decompose = Decompose(step("plan", 160), step("solve", 128), max_sub_questions=8)
     assert step_tokens(decompose) == 160 and chain_tokens(decompose, 4096) == 160 + 8 * 128
-    assert held_tokens(decompose, 4096) == 160  # the plan, or one solve: not all eight piled up
+    assert held_tokens(decompose, 4096) == TYPICAL_OUTPUT_TOKENS == 128  # not the plan's limit, nor eight piled up
     reason_then_answer = Sequence(step("reasoning", 256), step("answer", 16))
-    assert held_tokens(reason_then_answer, 4096) == 256 < chain_tokens(reason_then_answer, 4096) == 272
+    assert held_tokens(reason_then_answer, 4096) == 128 < chain_tokens(reason_then_answer, 4096) == 272
     assert held_tokens(step("answer", 48), 4096) == 48 == chain_tokens(step("answer", 48), 4096)
     loop = Loop(Sequence(step("a", 30), step("b", 50)), until=lambda s: False, max_iterations=6)
     assert step_tokens(loop) == 50 and held_tokens(loop, 4096) == 50 < chain_tokens(loop, 4096) == 480
     assert step_tokens(Vote(step("answer", 40), 5)) == 40
-    assert held_tokens(Loop(step("body", 3000), until=lambda s: False, max_iterations=3), 4096) == 3000
+    assert held_tokens(Loop(step("body", 3000), until=lambda s: False, max_iterations=3), 4096) == 128
+    assert held_tokens(step("answer", 3000), 100) == 100  # never more than a context can hold
 
 
 def test_the_decompose_run_of_the_issue_reserves_far_less(tiny_model_dir):
     """128 decompose items at depth 3: the worst case reserved 1,215 tokens a sequence (7 GB of the real model's
-    cache); a sequence is now reserved the prompt beyond the shared opening and one step's 160 more."""
+    cache); a sequence is now reserved the prompt beyond the shared opening and one step's typical 128 more."""
     from engine import EvalSettings, prepare
     from engine.runs.kv_work import work_of_plan
 
@@ -42,7 +43,7 @@ def test_the_decompose_run_of_the_issue_reserves_far_less(tiny_model_dir):
                                 model=tiny_model_dir))
     sized, worst = work_of_plan(plan), work_of_plan(plan, worst_case=True)
     assert sized.sequences == worst.sequences == 128 and sized.shared_prefix == worst.shared_prefix
-    assert worst.tokens_per_sequence - sized.tokens_per_sequence == (160 + 8 * 128) - 160
+    assert worst.tokens_per_sequence - sized.tokens_per_sequence == (160 + 8 * 128) - 128
     assert sized.tokens < 0.2 * worst.tokens
 
 

@@ -58,6 +58,9 @@ def load_backend(name: str, model: str | None = None, progress=None, kv_work=Non
 
 def close_backend(backend) -> None:
     """Release a backend's engine now (vLLM's worker processes), if it has anything to release."""
+    from engine.heap import release_freed_memory
+
     close = getattr(backend, "close", None)
     if close is not None:
         close()
+        release_freed_memory()  # before the next model loads, not after it

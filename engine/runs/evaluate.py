@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from engine.environment import describe, peak_rss_mb
+from engine.heap import release_freed_memory
 from engine.runs.backend import choose_scheduler, load_run_backend, open_step_cache, preemption_count
 from engine.runs.folder import claim_run_folder, finished_summary, record_sink, resume_records
 from engine.runs.items import run_examples
@@ -127,6 +128,7 @@ def _write_summary(plan: RunPlan, done, scored, out: Path, wall: float, about: d
     write_atomic(out / "summary.json", json.dumps(summary, indent=2))
     write_report(out, summary, scored)
     write_run_explorer(out, summary, scored)
+    release_freed_memory()  # what this run freed goes back to the system, not under the next run's peak
     return summary
 
 

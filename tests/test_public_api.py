@@ -20,7 +20,7 @@ import engine
 ENGINE = Path(engine.__file__).resolve().parent
 
 LAYERS = {
-    "errors": 0, "sampling": 0, "environment": 0, "progress": 0, "examples": 0,
+    "errors": 0, "sampling": 0, "environment": 0, "progress": 0, "examples": 0, "heap": 0,
     "generation": 1, "files": 1,
     "scoring": 2, "sandbox": 2, "convert": 2,
     "models": 3, "synthetic": 3,

@@ -18,8 +18,8 @@ from engine.tasks.spec import load_examples, load_spec, task_names
 
 PREFIXES = {"arithmetic": "arith", "shuffled-objects": "shuffle", "last-letters": "letters", "sudoku": "sudoku",
             "boolean-expressions": "boolean", "arithmetic-two": "arith-two", "navigation": "navigate",
-            "trading": "trading"}
-CHAIN_STEPS = {"boolean-expressions", "arithmetic-two", "navigation", "trading"}
+            "trading": "trading", "brackets": "brackets", "word-lists": "wordlist", "belongings": "belongings"}
+CHAIN_STEPS = {"boolean-expressions", "arithmetic-two", "navigation", "trading", "brackets", "word-lists", "belongings"}
 """Generators whose gold steps are the texts a chain's model steps write (BIG-Bench-Hard's forms, one state at a
 time, ending with the answer line), not one intermediate result per depth."""
 MODULES = {name: sys.modules[function.__module__] for name, function in GENERATORS.items()}
@@ -122,7 +122,7 @@ def test_ids_and_shapes(name):
     "kwargs, pattern",
     [
         ({"count": 3, "depth": 0}, r"depth must be between 1 and \d+, got 0"),
-        ({"count": 3, "depth": 99}, r"depth must be between 1 and \d+, got 99"),
+        ({"count": 3, "depth": 999}, r"depth must be between 1 and \d+, got 999"),
         ({"count": 3, "depth": "3"}, r"depth must be between 1 and \d+, got '3'"),
         ({"count": 3, "depth": True}, r"depth must be .*got True"),
         ({"count": 0, "depth": 2}, r"count must be a whole number of at least 1, got 0"),

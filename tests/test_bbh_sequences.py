@@ -1,0 +1,156 @@
+"""dyck_languages and word_sorting (part 2's sequence families): generators in the benchmark's form, chains
+whose every state is the model's, gold chains that end at the gold, floors of zero, and answers scored exactly.
+
+As for part 1 (`test_bbh_families.py`), the chains run on all 250 items of each real file with scripted
+"models" that read only the prompt they are shown: one that does every step right scores 100%, one that writes
+nothing scores the floor, and one that writes the right form but never changes its state gets what its state
+says. Where the model errs (a word that is not left, a symbol it did not take) the item is wrong, not excused.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from transformers import AutoTokenizer
+
+from engine.backends import ScriptedBackend
+from engine.chains.strategies import initial_state, select_chain
+from engine.finetune.gold import chain_writer
+from engine.finetune.traces import gold_pairs
+from engine.runs.evaluate import run_eval
+from engine.runs.plan import EvalSettings
+from engine.scoring.parsers import PARSERS, is_correct
+from engine.synthetic import brackets, word_lists
+from engine.tasks.spec import load_examples, load_spec
+
+FILES = {"bbh-dyck_languages": ("dyck-gen", 13), "bbh-word_sorting": ("words-gen", 10)}
+
+
+def _shown(request) -> tuple[str, str]:
+    return re.match(r"\w+: (.*)\nLeft: (.*)", request.messages[-1][1], re.DOTALL).groups()
+
+
+def perfect_step(request, stuck: bool = False) -> str:
+    """What a model that does each step right writes, from the prompt alone (`stuck`: its state never changes)."""
+    now, left = _shown(request)
+    if "brackets still open" in request.messages[0][1]:
+        stack = [] if now == "empty" else now.split()
+        if left == "(none)":
+            return f"The answer is {brackets.closing(stack)}."
+        symbol = left.split()[0]
+        if not stuck:
+            stack = stack + [symbol] if symbol in brackets.PAIRS else stack[:-1]
+        return f"{symbol} -> {' '.join(stack) or 'empty'}"
+    if left == "(none)":
+        return f"The answer is {now}."
+    return left.split()[0] if stuck else min(left.split())  # stuck: the words in the order given
+
+
+@pytest.mark.parametrize("task", FILES)
+def test_a_model_that_does_each_step_right_scores_every_real_item(task, tmp_path):
+    summary = run_eval(EvalSettings(task=task, out=str(tmp_path / "run"), floor=True),
+                       backend=ScriptedBackend(perfect_step), progress=False)
+    spec, _ = load_spec(task)
+    assert summary["n"] == 250 and summary["accuracy"] == 1.0 and summary["strategy"] == spec.default_strategy
+    assert summary["floor"]["accuracy"] == 0.0
+
+
+@pytest.mark.parametrize("task", FILES)
+def test_the_answer_is_the_models_own_state_not_the_chains(task, tmp_path):
+    summary = run_eval(EvalSettings(task=task, out=str(tmp_path / "run")),
+                       backend=ScriptedBackend(lambda request: perfect_step(request, stuck=True)), progress=False)
+    rows = [json.loads(line) for line in (tmp_path / "run" / "samples.jsonl").read_text().splitlines()]
+    assert summary["accuracy"] < 0.2 and summary["unparsed_rate"] == 0.0
+    for row in rows:
+        if task == "bbh-word_sorting":  # never sorted: the words come back in the order given
+            assert row["answer"] == row["question"].rsplit("List: ", 1)[1]
+        else:  # the stack stayed empty, so the model closed nothing
+            assert not row["correct"] and not re.search(r"[)\]}>]", row["answer"] or "")
+
+
+@pytest.mark.parametrize("task", FILES)
+def test_gold_chains_of_generated_items_end_at_their_gold(task, default_model_dir):
+    tokenizer = AutoTokenizer.from_pretrained(default_model_dir)
+    spec, base = load_spec(task)
+    label, chain = select_chain(spec, None, None, base=base)
+    train_task, depth = FILES[task]
+    items = load_examples(load_spec(train_task)[0], base, 12, depth, 5)
+    pairs = gold_pairs(chain, label, items, [initial_state(e, spec, []) for e in items], tokenizer,
+                       chain_writer(chain, label), spec.answer_type)
+    assert [pair.completion for pair in pairs] == [step for e in items for step in e.gold_steps]
+
+
+def _bbh(task: str):
+    spec, base = load_spec(task)
+    return spec, load_examples(spec, base, 250)
+
+
+def test_the_generators_rules_reach_every_bbh_answer():
+    _, items = _bbh("bbh-dyck_languages")
+    for item in items:
+        assert brackets.closing(brackets.open_after(item.question.rsplit("Input:", 1)[1].split())) == item.gold
+    _, items = _bbh("bbh-word_sorting")
+    for item in items:
+        assert " ".join(sorted(item.question.rsplit("List:", 1)[1].split())) == item.gold
+
+
+def test_a_word_missing_doubled_or_misspelt_is_wrong():
+    spec, items = _bbh("bbh-word_sorting")
+    parse = PARSERS[spec.parser]
+    checked = 0
+    for item in items:
+        words = item.gold.split()
+        if len(words) < 3:
+            continue
+        right = f"The answer is {item.gold}."
+        assert is_correct(parse(right), item, spec.answer_type)
+        for wrong in (words[1:], words[:2] + words[1:], [words[0][:-1] + "q"] + words[1:]):
+            assert not is_correct(parse(f"The answer is {' '.join(wrong)}."), item, spec.answer_type), wrong
+        checked += 1
+    assert checked > 200
+
+
+def test_a_dyck_answer_with_an_unmatched_bracket_is_wrong():
+    spec, items = _bbh("bbh-dyck_languages")
+    parse = PARSERS[spec.parser]
+    swap = {")": "]", "]": "}", "}": ">", ">": ")"}
+    for item in items:
+        closers = item.gold.split()
+        assert is_correct(parse(f"The answer is {item.gold}."), item, spec.answer_type)
+        for wrong in ([swap[closers[0]]] + closers[1:], closers[:-1] or [swap[closers[0]]], closers + [")"]):
+            assert not is_correct(parse(f"The answer is {' '.join(wrong)}."), item, spec.answer_type), wrong
+
+
+@pytest.mark.parametrize("task, bad", [("bbh-word_sorting", "zzzzz"), ("bbh-dyck_languages", "} -> empty")])
+def test_a_step_the_chain_cannot_follow_ends_the_item_wrong(task, bad, tmp_path):
+    """A word that is not among those left (misspelt, or made up), or a symbol other than the first left: the
+    step's error is recorded and the item is scored wrong, never skipped."""
+    def erring(request):
+        return bad if request.messages[-1][1].count("Left: (none)") == 0 else perfect_step(request)
+
+    summary = run_eval(EvalSettings(task=task, limit=20, out=str(tmp_path / "run")),
+                       backend=ScriptedBackend(erring), progress=False)
+    rows = [json.loads(line) for line in (tmp_path / "run" / "samples.jsonl").read_text().splitlines()]
+    assert summary["n"] == 20 and summary["accuracy"] == 0.0
+    errors = [step["error"] for row in rows for step in row["steps"] if step.get("error")]
+    assert len(errors) >= 19 and all("not one of the words left" in e or "first symbol left" in e for e in errors)
+
+
+def test_generated_items_take_the_benchmarks_form():
+    for item in brackets.generate(40, 13, 1):
+        symbols = item.question.rsplit("Input: ", 1)[1].split()
+        assert len(symbols) == 13 and set(symbols) <= set("()[]{}<>") and 1 <= len(item.gold.split()) <= 3
+        assert item.question.startswith("Complete the rest of the sequence, making sure that the parentheses")
+    for item in word_lists.generate(40, 10, 1):
+        words = item.question.rsplit("List: ", 1)[1].split()
+        assert len(set(words)) == 10 and item.gold == " ".join(sorted(words))
+
+
+def test_the_word_list_is_its_own():
+    """The generator's words were written for it; those it shares with BBH's 2,741 are ordinary English words."""
+    _, items = _bbh("bbh-word_sorting")
+    theirs = {word for item in items for word in item.question.rsplit("List:", 1)[1].split()}
+    shared = set(word_lists.WORDS) & theirs
+    assert len(shared) / len(word_lists.WORDS) < 0.15, sorted(shared)

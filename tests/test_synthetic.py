@@ -18,8 +18,8 @@ from engine.tasks.spec import load_examples, load_spec, task_names
 
 PREFIXES = {"arithmetic": "arith", "shuffled-objects": "shuffle", "last-letters": "letters", "sudoku": "sudoku",
             "boolean-expressions": "boolean", "arithmetic-two": "arith-two", "navigation": "navigate",
-            "trading": "trading", "brackets": "brackets", "word-lists": "wordlist", "belongings": "belongings"}
-CHAIN_STEPS = {"boolean-expressions", "arithmetic-two", "navigation", "trading", "brackets", "word-lists", "belongings"}
+            "trading": "trading", "brackets": "brackets", "word-lists": "wordlist", "belongings": "belongings", "orderings": "orderings"}
+CHAIN_STEPS = {"boolean-expressions", "arithmetic-two", "navigation", "trading", "brackets", "word-lists", "belongings", "orderings"}
 """Generators whose gold steps are the texts a chain's model steps write (BIG-Bench-Hard's forms, one state at a
 time, ending with the answer line), not one intermediate result per depth."""
 MODULES = {name: sys.modules[function.__module__] for name, function in GENERATORS.items()}
@@ -108,6 +108,9 @@ def test_ids_and_shapes(name):
             assert isinstance(e, Example) and e.question and e.gold
             if name == "sudoku":
                 assert e.gold_steps is None and e.sub_questions is None
+            elif name == "orderings":  # the lines of a program the sandbox runs: the things, then conditions
+                assert e.gold_steps[0].startswith("[") and all("pos[" in s for s in e.gold_steps[1:])
+                assert e.gold_steps[-1].startswith(f"({'ABCDEFG'[depth - 1]}) ") and e.sub_questions is None
             elif name in CHAIN_STEPS:
                 assert e.gold_steps[-1].endswith(f"The answer is {e.gold}.") and e.sub_questions is None
                 assert all(isinstance(s, str) and s for s in e.gold_steps)

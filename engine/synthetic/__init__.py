@@ -14,7 +14,8 @@ the sub-questions a row cannot carry), a file's returns rows that are checked as
 from __future__ import annotations
 
 from engine.synthetic import (arithmetic, belongings, boolean_expressions, brackets, last_letters,
-                              multistep_arithmetic, navigation, shuffled_objects, sudoku, trading, word_lists)
+                              multistep_arithmetic, navigation, orderings, shuffled_objects, sudoku, trading,
+                              word_lists)
 from engine.synthetic.args import check_args
 
 GENERATORS = {
@@ -30,9 +31,10 @@ GENERATORS = {
     "brackets": brackets.generate,
     "word-lists": word_lists.generate,
     "belongings": belongings.generate,
+    "orderings": orderings.generate,
 }
 """Generator name (a task file's `source.generator`) -> its function `(count, depth, seed) -> list[Example]`;
 each function's module holds its `MAX_DEPTH` and a docstring with a real item."""
 
 __all__ = ["GENERATORS", "arithmetic", "belongings", "boolean_expressions", "brackets", "check_args", "last_letters",
-           "multistep_arithmetic", "navigation", "shuffled_objects", "sudoku", "trading", "word_lists"]
+           "multistep_arithmetic", "navigation", "orderings", "shuffled_objects", "sudoku", "trading", "word_lists"]

@@ -1,6 +1,6 @@
 """The README's "Problems written by others: BIG-Bench-Hard" table, from the run folders of the commands below.
 
-Rows per BBH file: chance, the chain's floor (no model), the base model's best prompt-only strategy (`direct`
+Rows per BBH file (the twelve algorithmic files in ../shared/data): chance, the chain's floor (no model), the base model's best prompt-only strategy (`direct`
 or `fewshot-cot` with the paper's exemplars, whichever scores higher on that file), the base model with the
 file's chain, the fine-tuned model with the chain, Codex's 3-shot chain-of-thought figure from the BBH paper,
 and the paired tests (McNemar, bootstrap) of the fine-tuned chain against the base model's best. Every row is
@@ -12,6 +12,14 @@ on the same 250 items. The compute is each run's requests, tokens and wall time 
     python -m engine eval --task $T --out runs/bbh/chain-base
     python -m engine eval --task $T --model runs/ft-bbh/model --out runs/bbh/chain-tuned
     python eval/bbh_table.py runs/bbh --out eval/results/bbh-part1.json
+
+The other six files (part 2: no adapter trained for them yet, so their rows stop at the base model's chain):
+
+    T2=bbh-object_counting,bbh-dyck_languages,bbh-word_sorting,bbh-logical_deduction_three_objects,bbh-logical_deduction_five_objects,bbh-logical_deduction_seven_objects
+    python -m engine eval --task $T2 --backend null --out runs/bbh2/floor
+    python -m engine eval --task $T2 --strategy direct --out runs/bbh2/base
+    python -m engine eval --task $T2 --out runs/bbh2/chain-base
+    python eval/bbh_table.py runs/bbh runs/bbh2 --out eval/results/bbh-twelve.json
 
 (`finetune`'s own before/after runs, `DIR/test/TASK/{base,tuned}/all`, are the same chain-base and chain-tuned
 runs on the same items, and serve as well.)
@@ -27,6 +35,9 @@ CODEX_COT = {  # BBH paper (Suzgun et al. 2022), Table: code-davinci-002, 3-shot
     "bbh-multistep_arithmetic_two": 0.476, "bbh-boolean_expressions": 0.928, "bbh-navigate": 0.964,
     "bbh-tracking_shuffled_objects_three_objects": 0.784, "bbh-tracking_shuffled_objects_five_objects": 0.896,
     "bbh-tracking_shuffled_objects_seven_objects": 0.856,
+    "bbh-object_counting": 0.932, "bbh-dyck_languages": 0.568, "bbh-word_sorting": 0.404,
+    "bbh-logical_deduction_three_objects": 0.876, "bbh-logical_deduction_five_objects": 0.548,
+    "bbh-logical_deduction_seven_objects": 0.388,
 }
 FILES = tuple(CODEX_COT)
 
@@ -46,48 +57,60 @@ def row(runs: Path, task: str) -> dict | None:
     base = {s: _summary(runs / "base" / f"{task}-{s}") for s in ("direct", "fewshot-cot")}
     chain_base, chain_tuned = _summary(runs / "chain-base" / f"{task}-default"), _summary(runs / "chain-tuned" / f"{task}-default")
     floor = _summary(runs / "floor" / f"{task}-default")
-    if chain_tuned is None or base["direct"] is None or chain_base is None or floor is None:
+    if base["direct"] is None or chain_base is None or floor is None:
         return None
     base = {s: summary for s, summary in base.items() if summary is not None}  # fewshot-cot where it was run
     best = max(base, key=lambda s: base[s]["accuracy"])
-    result, _, shared = compare_paired(str(runs / "base" / f"{task}-{best}"), str(runs / "chain-tuned" / f"{task}-default"))
+    result, shared = None, range(chain_base["n"])
+    if chain_tuned is not None:  # a file no adapter was trained for yet has its base rows only
+        result, _, shared = compare_paired(str(runs / "base" / f"{task}-{best}"),
+                                           str(runs / "chain-tuned" / f"{task}-default"))
     return {
         "task": task, "n": len(shared), "chance": chain_base.get("chance"),
-        "floor": floor["accuracy"], "chain": chain_tuned["strategy"],
+        "floor": floor["accuracy"], "chain": chain_base["strategy"],
         "base_direct": base["direct"]["accuracy"],
         "base_fewshot_cot": base["fewshot-cot"]["accuracy"] if "fewshot-cot" in base else None,
         "base_best": base[best]["accuracy"], "base_best_strategy": best,
-        "base_chain": chain_base["accuracy"], "tuned_chain": chain_tuned["accuracy"],
-        "tuned_unparsed": chain_tuned["unparsed_rate"], "codex_cot": CODEX_COT[task],
-        "mcnemar_p": result["mcnemar"]["p_value"], "bootstrap": result["bootstrap"],
+        "base_chain": chain_base["accuracy"], "tuned_chain": chain_tuned["accuracy"] if chain_tuned else None,
+        "tuned_unparsed": chain_tuned["unparsed_rate"] if chain_tuned else None, "codex_cot": CODEX_COT[task],
+        "mcnemar_p": result["mcnemar"]["p_value"] if result else None,
+        "bootstrap": result["bootstrap"] if result else None,
         "compute": {"base_best": _compute(base[best]), "base_chain": _compute(chain_base),
-                    "tuned_chain": _compute(chain_tuned)},
+                    "tuned_chain": _compute(chain_tuned) if chain_tuned else None},
     }
 
 
 def markdown(rows: list[dict]) -> str:
     pct = lambda x: "" if x is None else f"{100 * x:.1f}"  # noqa: E731
-    lines = ["| BBH file | chance | floor | base best | base + chain | tuned + chain | Codex CoT | tuned - base best, p (McNemar) | tuned: requests, tokens, s |",
+    lines = ["| BBH file | chance | floor | base best | base + chain | tuned + chain | Codex CoT | tuned - base best, p (McNemar) | tuned (else base) + chain: requests, tokens, s |",
              "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        c = r["compute"]["tuned_chain"]
+        c = r["compute"]["tuned_chain"] or r["compute"]["base_chain"]
+        tuned = "not trained yet" if r["tuned_chain"] is None else f"**{pct(r['tuned_chain'])}**"
+        versus = "" if r["tuned_chain"] is None else \
+            f"{100 * (r['tuned_chain'] - r['base_best']):+.1f}, p = {r['mcnemar_p']:.2g}"
         lines.append(f"| {r['task'].removeprefix('bbh-')} | {pct(r['chance'])} | {pct(r['floor'])} | "
                      f"{pct(r['base_best'])} ({r['base_best_strategy']}) | {pct(r['base_chain'])} | "
-                     f"**{pct(r['tuned_chain'])}** | {pct(r['codex_cot'])} | "
-                     f"{100 * (r['tuned_chain'] - r['base_best']):+.1f}, p = {r['mcnemar_p']:.2g} | "
+                     f"{tuned} | {pct(r['codex_cot'])} | {versus} | "
                      f"{c['backend_requests']}, {c['prompt_tokens'] + c['completion_tokens']:,}, {c['wall_seconds']:.0f} |")
-    if rows:
-        mean = sum(r["tuned_chain"] for r in rows) / len(rows)
-        lines.append(f"\nmean of the fine-tuned chain over {len(rows)} files: {100 * mean:.1f}%")
+    tuned = [r for r in rows if r["tuned_chain"] is not None]
+    if tuned:
+        mean = sum(r["tuned_chain"] for r in tuned) / len(tuned)
+        lines.append(f"\nmean of the fine-tuned chain over {len(tuned)} files: {100 * mean:.1f}%")
     return "\n".join(lines)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("runs", help="the folder holding base/, chain-base/ and chain-tuned/")
+    parser.add_argument("runs", nargs="+", help="folders holding base/, chain-base/, floor/ and chain-tuned/ "
+                                                 "(where trained); each file's runs are taken from the first that has them")
     parser.add_argument("--out", help="write the rows as JSON here")
     args = parser.parse_args()
-    rows = [r for r in (row(Path(args.runs), task) for task in FILES) if r is not None]
+    rows = []
+    for task in FILES:
+        found = next((r for r in (row(Path(folder), task) for folder in args.runs) if r is not None), None)
+        if found is not None:
+            rows.append(found)
     print(markdown(rows))
     if args.out:
         Path(args.out).write_text(json.dumps({"rows": rows, "runs": args.runs}, indent=2))

@@ -84,3 +84,22 @@ def _isolated_runs(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("ENGINE_STEP_CACHE", str(tmp_path / "steps.sqlite"))
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def gold_chain_steps(task: str, train_task: str, depth: int, model_dir: str, count: int = 12) -> tuple[list, list]:
+    """(each training pair's completion, each gold step) for `count` items of `train_task` at `depth`, run
+    teacher-forced through `task`'s own chain: the BBH chain tests hold the two equal, which also proves that
+    every gold chain ends at its item's gold (gold_pairs refuses one that does not)."""
+    from transformers import AutoTokenizer
+
+    from engine.chains.strategies import initial_state, select_chain
+    from engine.finetune.gold import chain_writer
+    from engine.finetune.traces import gold_pairs
+    from engine.tasks.spec import load_examples, load_spec
+
+    spec, base = load_spec(task)
+    label, chain = select_chain(spec, None, None, base=base)
+    items = load_examples(load_spec(train_task)[0], base, count, depth, 5)
+    pairs = gold_pairs(chain, label, items, [initial_state(e, spec, []) for e in items],
+                       AutoTokenizer.from_pretrained(model_dir), chain_writer(chain, label), spec.answer_type)
+    return [pair.completion for pair in pairs], [step for e in items for step in e.gold_steps]

@@ -12,13 +12,10 @@ import json
 import re
 
 import pytest
-from transformers import AutoTokenizer
+from conftest import gold_chain_steps
 
 from engine.backends import ScriptedBackend
-from engine.chains.strategies import initial_state, select_chain
 from engine.errors import EngineError
-from engine.finetune.gold import chain_writer
-from engine.finetune.traces import gold_pairs
 from engine.runs.evaluate import run_eval
 from engine.runs.plan import EvalSettings
 from engine.synthetic import belongings
@@ -82,13 +79,8 @@ def test_a_total_the_model_never_raises_is_the_answer(tmp_path):
 
 
 def test_gold_chains_of_generated_items_end_at_their_gold(default_model_dir):
-    tokenizer = AutoTokenizer.from_pretrained(default_model_dir)
-    spec, base = load_spec("bbh-object_counting")
-    label, chain = select_chain(spec, None, None, base=base)
-    items = load_examples(load_spec("counting-gen")[0], base, 12, 6, 5)
-    pairs = gold_pairs(chain, label, items, [initial_state(e, spec, []) for e in items], tokenizer,
-                       chain_writer(chain, label), spec.answer_type)
-    assert [pair.completion for pair in pairs] == [step for e in items for step in e.gold_steps]
+    completions, steps = gold_chain_steps("bbh-object_counting", "counting-gen", 6, default_model_dir)
+    assert completions == steps
 
 
 def test_generated_items_take_the_benchmarks_form():

@@ -12,13 +12,10 @@ import json
 import re
 
 import pytest
-from transformers import AutoTokenizer
+from conftest import gold_chain_steps
 
 from engine.backends import ScriptedBackend
 from engine.chains.follow import first_sentence
-from engine.chains.strategies import initial_state, select_chain
-from engine.finetune.gold import chain_writer
-from engine.finetune.traces import gold_pairs
 from engine.runs.evaluate import run_eval
 from engine.runs.plan import EvalSettings
 from engine.synthetic import orderings
@@ -105,13 +102,8 @@ def test_a_program_that_loops_or_reads_files_is_stopped_and_counted(bad, error, 
 
 @pytest.mark.parametrize("depth", [3, 5])
 def test_gold_chains_of_generated_items_end_at_their_gold(depth, default_model_dir):
-    tokenizer = AutoTokenizer.from_pretrained(default_model_dir)
-    spec, base = load_spec(FILES[0])
-    label, chain = select_chain(spec, None, None, base=base)
-    items = load_examples(load_spec("deduction-gen")[0], base, 8, depth, 5)
-    pairs = gold_pairs(chain, label, items, [initial_state(e, spec, []) for e in items], tokenizer,
-                       chain_writer(chain, label), spec.answer_type)
-    assert [pair.completion for pair in pairs] == [step for e in items for step in e.gold_steps]
+    completions, steps = gold_chain_steps(FILES[0], "deduction-gen", depth, default_model_dir, count=8)
+    assert completions == steps
 
 
 def test_generated_items_take_the_benchmarks_form_and_have_one_answer():

@@ -13,13 +13,10 @@ import json
 import re
 
 import pytest
-from transformers import AutoTokenizer
+from conftest import gold_chain_steps
 
 from engine.backends import ScriptedBackend
 from engine.chains.follow import first_sentence, follow_first
-from engine.chains.strategies import initial_state, select_chain
-from engine.finetune.gold import chain_writer
-from engine.finetune.traces import gold_pairs
 from engine.runs.evaluate import run_eval
 from engine.runs.plan import EvalSettings
 from engine.synthetic import boolean_expressions, multistep_arithmetic, navigation, trading
@@ -121,15 +118,8 @@ def test_the_answer_is_the_models_own_state_not_the_chains(task, tmp_path):
 
 @pytest.mark.parametrize("task", FILES)
 def test_gold_chains_of_generated_items_end_at_their_gold(task, default_model_dir):
-    tokenizer = AutoTokenizer.from_pretrained(default_model_dir)
-    spec, base = load_spec(task)
-    label, chain = select_chain(spec, None, None, base=base)
-    train_task, depth = FILES[task]
-    items = load_examples(load_spec(train_task)[0], base, 12, depth, 5)
-    pairs = gold_pairs(chain, label, items, [initial_state(e, spec, []) for e in items], tokenizer,
-                       chain_writer(chain, label), spec.answer_type)
-    assert len(pairs) == sum(len(e.gold_steps) for e in items)  # one pair per gold step, each prompt the eval's
-    assert all(pair.completion == step for pair, step in zip(pairs, [s for e in items for s in e.gold_steps]))
+    completions, steps = gold_chain_steps(task, *FILES[task], default_model_dir)
+    assert completions == steps  # one pair per gold step, each prompt the eval's
 
 
 def _bbh(task: str) -> list[dict]:

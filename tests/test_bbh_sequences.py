@@ -13,12 +13,9 @@ import json
 import re
 
 import pytest
-from transformers import AutoTokenizer
+from conftest import gold_chain_steps
 
 from engine.backends import ScriptedBackend
-from engine.chains.strategies import initial_state, select_chain
-from engine.finetune.gold import chain_writer
-from engine.finetune.traces import gold_pairs
 from engine.runs.evaluate import run_eval
 from engine.runs.plan import EvalSettings
 from engine.scoring.parsers import PARSERS, is_correct
@@ -72,14 +69,8 @@ def test_the_answer_is_the_models_own_state_not_the_chains(task, tmp_path):
 
 @pytest.mark.parametrize("task", FILES)
 def test_gold_chains_of_generated_items_end_at_their_gold(task, default_model_dir):
-    tokenizer = AutoTokenizer.from_pretrained(default_model_dir)
-    spec, base = load_spec(task)
-    label, chain = select_chain(spec, None, None, base=base)
-    train_task, depth = FILES[task]
-    items = load_examples(load_spec(train_task)[0], base, 12, depth, 5)
-    pairs = gold_pairs(chain, label, items, [initial_state(e, spec, []) for e in items], tokenizer,
-                       chain_writer(chain, label), spec.answer_type)
-    assert [pair.completion for pair in pairs] == [step for e in items for step in e.gold_steps]
+    completions, steps = gold_chain_steps(task, *FILES[task], default_model_dir)
+    assert completions == steps
 
 
 def _bbh(task: str):

@@ -2,7 +2,7 @@
 
 The same `decompose` evaluation (default: 128 arithmetic items at depth 3, seed 5, no step cache) runs in a
 fresh process twice per repetition, in alternating order (these machines are noisy): once with the cache the
-engine now sizes from the run's work (`held_tokens`: one step's output and as much again carried), once with
+engine now sizes from the run's work (`held_tokens`: one step's output at a typical length), once with
 `--kv-cache-mb` set to the worst case the engine used to reserve (every step's `max_tokens` piled into one
 sequence, clipped at 30% of RAM). Prints peak RSS, wall time, preemptions and the size of each, checks that the
 answers and every step's text are identical, and writes JSON with the command and environment.

@@ -132,7 +132,7 @@ def test_built_in_generators_are_the_same_kind_of_function_and_items_did_not_cha
         if spec.source.generator is None:
             continue
         function = GENERATORS[spec.source.generator]
-        assert function.__name__ == "generate" and sys.modules[function.__module__].MAX_DEPTH >= 12
+        assert function.__name__ == "generate" and sys.modules[function.__module__].MAX_DEPTH >= 7  # orderings: 7! orders
         assert load_examples(spec, base, limit=5, depth=2, seed=4) == function(5, 2, 4)
     first = GENERATORS["arithmetic"](1, 3, 0)[0]
     assert (first.id, first.question, first.gold) == (

@@ -103,14 +103,12 @@ def _at(scene: Scene, place: int, n: int) -> tuple[str, str]:
 
 def _absolute(scene: Scene, thing: str, place: int, n: int) -> tuple[str, str]:
     words, rhs = _at(scene, place, n)
-    verb = "finished" if scene.verb == "finished" else scene.verb
-    return f"{_name(scene, thing)} {verb} {words}", f'pos["{thing}"] == {rhs}'
+    return f"{_name(scene, thing)} {scene.verb} {words}", f'pos["{thing}"] == {rhs}'
 
 
 def _relative(scene: Scene, a: str, b: str, a_first: bool) -> tuple[str, str]:
-    verb = "finished" if scene.verb == "finished" else scene.verb
     relation = scene.before if a_first else scene.after
-    return f"{_name(scene, a)} {verb} {relation} {_name(scene, b, capital=False)}", \
+    return f"{_name(scene, a)} {scene.verb} {relation} {_name(scene, b, capital=False)}", \
         f'pos["{a}"] {"<" if a_first else ">"} pos["{b}"]'
 
 

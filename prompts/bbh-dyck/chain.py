@@ -13,23 +13,24 @@ from engine import SamplingSettings, Step, gold_from_steps, state_loop
 MAX_STEPS = 104
 """Symbols of the longest BIG-Bench-Hard item (99), the answer, and slack."""
 EMPTY = "empty"
+NONE = "(none)"
 
 
 def _start(state: dict) -> None:
     symbols = state["question"].rsplit("Input:", 1)[-1].split()
-    state.update(now=EMPTY, left=" ".join(symbols) if symbols else "(none)")
+    state.update(now=EMPTY, left=" ".join(symbols) if symbols else NONE)
 
 
 def _advance(state: dict, text: str) -> None:
     symbol, arrow, stack = text.strip().partition("->")
-    expected = state["left"].split()[0] if state["left"] != "(none)" else None
+    expected = state["left"].split()[0] if state["left"] != NONE else None
     if not arrow or symbol.strip() != expected:
         raise ValueError(f"the step did not start with the first symbol left ({expected!r}) and '->': got {text[:60]!r}")
     stack = " ".join(stack.split())
     if not stack:
         raise ValueError(f"the step wrote no open brackets after {expected!r} (write 'empty' for none): got {text[:60]!r}")
     rest = state["left"].split()[1:]
-    state.update(now=stack, left=" ".join(rest) if rest else "(none)")
+    state.update(now=stack, left=" ".join(rest) if rest else NONE)
 
 
 def stack(spec):

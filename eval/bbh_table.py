@@ -19,7 +19,7 @@ The other six files (part 2: no adapter trained for them yet, so their rows stop
     python -m engine eval --task $T2 --backend null --out runs/bbh2/floor
     python -m engine eval --task $T2 --strategy direct --out runs/bbh2/base
     python -m engine eval --task $T2 --out runs/bbh2/chain-base
-    python eval/bbh_table.py runs/bbh runs/bbh2 --out eval/results/bbh-twelve.json
+    python eval/bbh_table.py runs/bbh runs/bbh2 --out eval/results/bbh-twelve.json --plot eval/results/bbh-twelve.png
 
 (`finetune`'s own before/after runs, `DIR/test/TASK/{base,tuned}/all`, are the same chain-base and chain-tuned
 runs on the same items, and serve as well.)
@@ -100,11 +100,58 @@ def markdown(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def plot(rows: list[dict], path: str) -> dict:
+    """Grouped bars per file (floor, base best, base + chain, tuned + chain), Codex CoT and chance as marks.
+
+    A zero is drawn as a stub, so a missing bar always means "not run", never "zero". Returns what each series
+    drew, {series: {file: percent}}.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    series = (("floor", "floor (no model)", "#bbbbbb"), ("base_best", "base best prompt-only", "#7fa6d6"),
+              ("base_chain", "base + chain", "#f2b36b"), ("tuned_chain", "fine-tuned + chain", "#2f7d32"))
+    width, drawn = 0.8 / len(series), {}
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.1 * len(rows) + 2), 4.2))
+    for i, (key, label, colour) in enumerate(series):
+        xs = [n + (i - (len(series) - 1) / 2) * width for n, r in enumerate(rows) if r[key] is not None]
+        ys = [max(100 * r[key], 0.4) for r in rows if r[key] is not None]
+        ax.bar(xs, ys, width, label=label, color=colour)
+        drawn[key] = {r["task"]: round(100 * r[key], 1) for r in rows if r[key] is not None}
+    ax.scatter(range(len(rows)), [100 * r["codex_cot"] for r in rows], marker="_", s=500, color="black",
+               zorder=3, label="Codex CoT (BBH paper)")
+    chance = [(n, 100 * r["chance"]) for n, r in enumerate(rows) if r["chance"] is not None]
+    if chance:
+        ax.scatter(*zip(*chance), marker="x", color="#c62828", zorder=3, label="chance")
+    ax.set_xticks(range(len(rows)))
+    ax.set_xticklabels([_short(r["task"]) for r in rows], rotation=30, ha="right", fontsize=8)
+    ax.set_ylabel("accuracy on all 250 items (%)")
+    ax.set_ylim(0, 118)  # headroom for the legend above the 100% line
+    ax.set_yticks(range(0, 101, 20))
+    ax.legend(fontsize=7, ncol=6, loc="upper center", frameon=False)
+    ax.set_title("BIG-Bench-Hard, SmolLM2-135M-Instruct", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return drawn
+
+
+def _short(task: str) -> str:
+    name = task.removeprefix("bbh-")
+    for long, short in (("tracking_shuffled_objects_", "tracking "), ("logical_deduction_", "deduction "),
+                        ("_objects", ""), ("multistep_arithmetic_two", "multistep arithmetic")):
+        name = name.replace(long, short)
+    return name
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("runs", nargs="+", help="folders holding base/, chain-base/, floor/ and chain-tuned/ "
                                                  "(where trained); each file's runs are taken from the first that has them")
     parser.add_argument("--out", help="write the rows as JSON here")
+    parser.add_argument("--plot", help="draw the accuracy by file into this PNG")
     args = parser.parse_args()
     rows = []
     for task in FILES:
@@ -115,6 +162,9 @@ def main() -> int:
     if args.out:
         Path(args.out).write_text(json.dumps({"rows": rows, "runs": args.runs}, indent=2))
         print(f"wrote {args.out}")
+    if args.plot:
+        plot(rows, args.plot)
+        print(f"wrote {args.plot}")
     return 0
 
 

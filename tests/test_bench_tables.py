@@ -66,3 +66,17 @@ def test_the_table_shows_every_figure_present_with_its_target(tmp_path, monkeypa
     ]
     (tmp_path / "chains.json").unlink()
     assert bench_all.rows_from_results("missing.json", "missing.json") == []  # no files, no rows
+
+
+def test_the_bbh_plot_draws_each_run_row_and_leaves_untrained_files_without_a_tuned_bar(tmp_path):
+    table = load("bbh_table")
+    rows = [{"task": "bbh-navigate", "chance": 0.5, "floor": 0.0, "base_best": 0.288, "base_chain": 0.472,
+             "tuned_chain": 0.42, "codex_cot": 0.964},
+            {"task": "bbh-word_sorting", "chance": None, "floor": 0.0, "base_best": 0.0, "base_chain": 0.0,
+             "tuned_chain": None, "codex_cot": 0.404}]
+    drawn = table.plot(rows, str(tmp_path / "bbh.png"))
+    assert (tmp_path / "bbh.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert drawn["tuned_chain"] == {"bbh-navigate": 42.0}
+    assert drawn["base_chain"] == {"bbh-navigate": 47.2, "bbh-word_sorting": 0.0}
+    assert drawn["floor"] == {"bbh-navigate": 0.0, "bbh-word_sorting": 0.0}
+    assert table._short("bbh-tracking_shuffled_objects_seven_objects") == "tracking seven"

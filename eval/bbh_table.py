@@ -10,8 +10,10 @@ on the same 250 items. The compute is each run's requests, tokens and wall time 
     python -m engine eval --task $T --backend null --out runs/bbh/floor
     python -m engine eval --task $T --strategy direct,fewshot-cot --out runs/bbh/base
     python -m engine eval --task $T --out runs/bbh/chain-base
-    python -m engine eval --task $T --model runs/ft-bbh/model --out runs/bbh/chain-tuned
-    python eval/bbh_table.py runs/bbh --out eval/results/bbh-part1.json
+    python -m engine eval --task $T --model runs/ft-bbh-900/model --out runs/bbh900/chain-tuned
+    python eval/bbh_table.py runs/bbh900 --out eval/results/bbh-part1.json
+
+(runs/bbh900 holds base/, floor/ and chain-base/ of runs/bbh, as links, and the 900-step adapter's chain-tuned/.)
 
 The other six files (part 2: no adapter trained for them yet, so their rows stop at the base model's chain):
 
@@ -19,7 +21,7 @@ The other six files (part 2: no adapter trained for them yet, so their rows stop
     python -m engine eval --task $T2 --backend null --out runs/bbh2/floor
     python -m engine eval --task $T2 --strategy direct --out runs/bbh2/base
     python -m engine eval --task $T2 --out runs/bbh2/chain-base
-    python eval/bbh_table.py runs/bbh runs/bbh2 --out eval/results/bbh-twelve.json --plot eval/results/bbh-twelve.png
+    python eval/bbh_table.py runs/bbh900 runs/bbh2 --out eval/results/bbh-twelve.json --plot eval/results/bbh-twelve.png
 
 (`finetune`'s own before/after runs, `DIR/test/TASK/{base,tuned}/all`, are the same chain-base and chain-tuned
 runs on the same items, and serve as well.)

@@ -76,20 +76,20 @@ def perfect_step(request, stuck: bool = False) -> str:
                 x, y = (new, y) if dx else (x, new)
         full = f"{sentence}{note} x {x}, y {y}, facing {_HEADINGS[heading]}"
         return full[len(request.continuation or ""):]
-    if "letter of the option they start with" in _system(request):
-        setup = user.split("\n")[0]
-        people = re.match(r"(.*?) (?:are|is) ", setup).group(1).replace(", and ", ", ").replace(" and ", ", ")
-        return ", ".join(f"{person} {letter}" for person, letter in zip(people.split(", "), "ABCDEFG"))
-    now, left = re.match(r"Now: (.*)\nLeft: (.*)", user, re.DOTALL).groups()
-    holding = dict(pair.rsplit(" ", 1) for pair in now.split(", "))
-    if not left.startswith(("First,", "Then,", "Finally,")):
-        person = re.search(r", (\w+) (?:has|is|plays|owns|grows|holds)", left).group(1)
-        return f"{person} {holding[person]}. The answer is ({holding[person]})."
+    now, left, options = re.match(r"Now: (.*)\nLeft: (.*)\nOptions: (.*)", user, re.DOTALL).groups()
+    holding = {} if now == "(nobody yet)" else dict(pair.rsplit(" ", 1) for pair in now.split(", "))
     sentence = first_sentence(left)
-    a, b = re.match(r"\w+, (\w+) and (\w+) ", sentence).groups()
-    if not stuck:
-        holding[a], holding[b] = holding[b], holding[a]
-    return f"{sentence} " + ", ".join(f"{p} {h}" for p, h in holding.items())
+    if sentence.startswith(("First,", "Then,", "Finally,")):
+        a, b = re.match(r"\w+, (\w+) and (\w+) ", sentence).groups()
+        x, y = (holding[a], holding[b]) if stuck else (holding[b], holding[a])
+        return f"{sentence} {a} had {holding[a]}, {b} had {holding[b]}, so {a} {x}, {b} {y}."
+    letters = dict((thing.strip(), letter) for letter, thing in re.findall(r"\(([A-G])\) ([^\n]*)", options))
+    person = sentence.split()[0]
+    thing = [t for t in sorted(letters, key=len, reverse=True) if sentence.rstrip(".").endswith(" " + t)]
+    if thing and person not in holding:  # who has what: the letter of the option it is
+        return f"{sentence} {person} {letters[thing[0]]}."
+    person = re.search(r", (\w+) (?:has|is|plays|owns|grows|holds)", left).group(1)
+    return f"{person} {holding[person]}. The answer is ({holding[person]})."
 
 
 @pytest.mark.parametrize("task", FILES)
@@ -171,4 +171,4 @@ def test_follow_first_names_what_was_expected():
 def test_a_trading_item_of_depth_one_is_two_people_and_one_swap():
     item = trading.generate(1, 1)[0]
     assert item.question.count("\n(") == 2 and " First, " in item.question and " Then, " not in item.question
-    assert len(item.gold_steps) == 3  # the holdings, the swap, the answer
+    assert len(item.gold_steps) == 4  # who has what (two people), the swap, the answer

@@ -3,8 +3,8 @@ r"""People trading things, in BIG-Bench-Hard's tracking_shuffled_objects form: `
 The surface form is the benchmark's (a line that says who starts with what, a line of swaps "First, ... Then,
 ... Finally, ..." ending with a question about one person, then lettered options in the order the things were
 first named); the people, the scenes and the things are this module's own words, none taken from the
-benchmark. The gold steps are what a careful reader writes: first who holds which option's thing, then after
-each swap the swap and the new holdings, then the answer line.
+benchmark. The gold steps are what a careful reader writes, one sentence of the question at a time: each
+"X has Y" with the letter of Y's option, each swap with what the two had and have now, then the answer line.
 
 One real item, `generate(1, 3, seed=0)[0]`:
 
@@ -17,10 +17,12 @@ One real item, `generate(1, 3, seed=0)[0]`:
                      'Dmitri\n(B) Farid\n(C) Yuki',
             gold='(B)',
             fields={},
-            gold_steps=('Sofia A, Tariq B, Ravi C',
-                        'First, Sofia and Ravi trade partners. Sofia C, Tariq B, Ravi A',
-                        'Then, Ravi and Tariq trade partners. Sofia C, Tariq A, Ravi B',
-                        'Finally, Sofia and Ravi trade partners. Sofia B, Tariq A, Ravi C',
+            gold_steps=('Sofia is paired with Dmitri. Sofia A.',
+                        'Tariq is paired with Farid. Tariq B.',
+                        'Ravi is paired with Yuki. Ravi C.',
+                        'First, Sofia and Ravi trade partners. Sofia had A, Ravi had C, so Sofia C, Ravi A.',
+                        'Then, Ravi and Tariq trade partners. Ravi had A, Tariq had B, so Ravi B, Tariq A.',
+                        'Finally, Sofia and Ravi trade partners. Sofia had C, Ravi had B, so Sofia B, Ravi C.',
                         'Sofia B. The answer is (B).'),
             sub_questions=None)
 """
@@ -92,8 +94,15 @@ def _names(items: list[str]) -> str:
         ", ".join(items[:-1]) + ", and " + items[-1]
 
 
-def _holdings(people: list[str], holding: dict[str, int]) -> str:
-    return ", ".join(f"{person} {LETTERS[holding[person]]}" for person in people)
+def _exchange(a: str, b: str, holding: dict[str, int]) -> str:
+    """A swap worked out: "Ravi had C, Sofia had A, so Ravi A, Sofia C."
+
+    Each letter in it is one look-up (in the letters shown, then in the words just written), so the model never
+    has to find a person's letter and exchange it in the same token, and never writes the whole list: with
+    three-letter lists written whole, the first wrong step was nearly always a swap, and the seven-person list
+    (never trained on) came out with a person missing."""
+    x, y = LETTERS[holding[a]], LETTERS[holding[b]]
+    return f"{a} had {x}, {b} had {y}, so {a} {y}, {b} {x}."
 
 
 def _item(rng: random.Random, depth: int, item_id: str):
@@ -103,7 +112,8 @@ def _item(rng: random.Random, depth: int, item_id: str):
     people = rng.sample(PEOPLE, max(2, depth))  # depth 1: two people, one swap
     things = rng.sample(scene.things, len(people))
     holding = {person: i for i, person in enumerate(people)}
-    steps = [_holdings(people, holding)]
+    clauses = [scene.holds.format(person=p, thing=t) for p, t in zip(people, things)]
+    steps = [f"{clause}. {person} {LETTERS[i]}." for i, (clause, person) in enumerate(zip(clauses, people))]
     swaps, connectors = [], ["First"] + ["Then"] * (depth - 2) + ["Finally"] if depth > 1 else ["First"]
     for connector in connectors:
         while True:
@@ -112,16 +122,15 @@ def _item(rng: random.Random, depth: int, item_id: str):
             if not swaps or {a, b} != set(swaps[-1]) or len(people) == 2:
                 break
         swaps.append((a, b))
-        holding[a], holding[b] = holding[b], holding[a]
         sentence = f"{connector}, {scene.swap.format(a=a, b=b)}"
-        steps.append(f"{sentence} {_holdings(people, holding)}")
+        steps.append(f"{sentence} {_exchange(a, b, holding)}")
+        holding[a], holding[b] = holding[b], holding[a]
     target = rng.choice(people)
     answer = LETTERS[holding[target]]
     steps.append(f"{target} {answer}. The answer is ({answer}).")
-    start = _names([scene.holds.format(person=p, thing=t) for p, t in zip(people, things)])
-    moves = " ".join(_swap_text(step) for step in steps[1:-1])
+    moves = " ".join(_swap_text(step) for step in steps[len(people):-1])
     options = "\n".join(f"({LETTERS[i]}) {thing}" for i, thing in enumerate(things))
-    question = (f"{_names(people)} {scene.who}. {scene.start}: {start}.\n{scene.middle} {moves} "
+    question = (f"{_names(people)} {scene.who}. {scene.start}: {_names(clauses)}.\n{scene.middle} {moves} "
                 f"{scene.ask.format(person=target)}\nOptions:\n{options}")
     return Example(id=item_id, question=question, gold=f"({answer})", fields={}, gold_steps=tuple(steps))
 

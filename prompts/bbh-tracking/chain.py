@@ -1,32 +1,67 @@
-"""BIG-Bench-Hard tracking_shuffled_objects (three, five or seven objects), one swap at a time: `--strategy swaps`.
+"""BIG-Bench-Hard tracking_shuffled_objects (three, five or seven objects), one fact at a time: `--strategy swaps`.
 
-What the model writes: first, from the line that says who starts with what and the options, each person with
-the letter of the option they hold (`Alice A, Bob B, Claire C`); then at each step the first swap left, word
-for word, and everyone's letters after it (`First, Claire and Bob swap books. Alice A, Bob C, Claire B`); with
-only the question left, the asked person's letter and the answer (`Bob C. The answer is (C).`). What the
-chain's code does: it splits the question into its first line, its swaps (from "First," on) and its options,
-cuts the swap the model repeated from those left and keeps the letters the model wrote; it never swaps
-anything itself. Trained on items of `tasks/tracking-gen.yaml` (`engine.synthetic.trading`).
+What the model writes at each step, always the first thing left, word for word, then what it gives:
+- for who starts with what, the letter of the option that thing is (`Claire has a brown ball. Claire C.`);
+- for a swap, what the two had and what they have now (`First, Claire and Bob swap balls. Claire had C, Bob had
+  B, so Claire B, Bob C.`);
+- with only the question left, the asked person's letter and the answer (`Bob C. The answer is (C).`).
+
+What the chain's code does: it lays the question out as sentences (each "X has Y" of the first line, then the
+swaps from "First," on) and shows the options; it checks that the model repeated the first sentence left, cuts
+it, and writes the letters the model gave (after its "so", if any) into the list it shows next, in place of
+that person's old letter. It never swaps anything and never matches a thing to an option, so a model that
+writes nothing gets nothing. Each step sees only that list, the sentences left and the options, so a step looks
+the same with seven people as with three: the model writes two letters per swap, never a whole list, which is
+what lets it reach the seven-object file it was never trained on. Trained on items of `tasks/tracking-gen.yaml`
+(`engine.synthetic.trading`).
 """
 
-from engine import SamplingSettings, Step, gold_from_steps, state_loop
+import re
 
-MAX_STEPS = 14
-"""Swaps of the seven-object items (7), the answer, and slack."""
+from engine import SamplingSettings, Step, follow_first, gold_from_steps, state_loop
+
+MAX_STEPS = 20
+"""Seven holdings and seven swaps of the seven-object items, the answer, and slack."""
+NOBODY = "(nobody yet)"
+_LETTER = re.compile(r"(\S.*?) ([A-Z])")
+
+
+def holdings_sentences(setup: str) -> list[str]:
+    """The first line's "X has Y" clauses, each as a sentence ("Alice has a red ball."): the benchmark's list
+    ("A, B, and C" after the colon, "A and B" for two people)."""
+    _, _, listed = setup.partition(": ")
+    listed = listed.strip().rstrip(".")
+    clauses = listed.replace(", and ", ", ").split(", ") if ", " in listed else listed.split(" and ", 1)
+    return [f"{clause.strip()}." for clause in clauses if clause.strip()]
 
 
 def _start(state: dict) -> None:
     body, _, options = state["question"].partition("\nOptions:")
     setup, _, moves = body.partition("\n")
     at = moves.find("First,")
-    state.update(setup=setup.strip(), options=options.strip(), left=" ".join(moves[max(at, 0):].split()))
+    left = " ".join(holdings_sentences(setup) + moves[max(at, 0):].split())
+    state.update(now=NOBODY, left=left, options=options.strip())
+
+
+def _letters(text: str) -> dict[str, str]:
+    """{person: letter} from "Claire C." or "Claire had C, Bob had B, so Claire B, Bob C." (what follows "so")."""
+    given = text.rsplit(" so ", 1)[-1].strip().rstrip(".")
+    pairs = [_LETTER.fullmatch(part.strip()) for part in given.split(",")]
+    if not given or not all(pairs):
+        raise ValueError(f"the step gave no 'Name L' letters to write down: got {text[:60]!r}")
+    return {pair.group(1): pair.group(2) for pair in pairs}
+
+
+def _advance(state: dict, text: str) -> None:
+    wrote, state["left"] = follow_first(text, state["left"])
+    holding = {} if state["now"] == NOBODY else dict(pair.rsplit(" ", 1) for pair in state["now"].split(", "))
+    holding.update(_letters(wrote))
+    state["now"] = ", ".join(f"{person} {letter}" for person, letter in holding.items())
 
 
 def swaps(spec):
-    holdings = Step("holdings", "holdings.jinja", SamplingSettings(max_tokens=64, stop=("\n",)))
-    step = Step("step", "step.jinja", SamplingSettings(max_tokens=96, stop=("\n",)))
-    return state_loop(step, _start, spec.parser, MAX_STEPS, first=holdings,  # each swap follows the first left
-                      lays_out={"setup", "options"})
+    step = Step("step", "step.jinja", SamplingSettings(max_tokens=64, stop=("\n",)))
+    return state_loop(step, _start, spec.parser, MAX_STEPS, advance=_advance, lays_out={"options"})
 
 
 gold = gold_from_steps

@@ -22,6 +22,7 @@ from pathlib import Path
 
 _SWAP = re.compile(r"(?:First|Then|Finally), (\w+) and (\w+) (?:swap|switch|trade)")
 _PEOPLE = re.compile(r"^(.*?) (?:are|is) ")
+_PAIR = re.compile(r"(\S.*) ([A-L])")
 LETTERS = "ABCDEFGHIJKL"
 
 
@@ -39,8 +40,8 @@ def true_states(question: str) -> list[dict[str, str]]:
 def shown_state(prompt: str) -> dict[str, str]:
     """The letters a step was shown ("Now: Alice A, Bob B"; nothing yet is {})."""
     now = re.search(r"Now: (.*)", prompt).group(1).strip()
-    pairs = [pair.strip().rsplit(" ", 1) for pair in now.split(",")]
-    return dict(pairs) if all(len(pair) == 2 for pair in pairs) else {}
+    pairs = [_PAIR.fullmatch(pair.strip()) for pair in now.split(",")]
+    return {pair.group(1): pair.group(2) for pair in pairs} if all(pairs) else {}
 
 
 def first_wrong(row: dict) -> str:

@@ -172,3 +172,26 @@ def test_a_trading_item_of_depth_one_is_two_people_and_one_swap():
     item = trading.generate(1, 1)[0]
     assert item.question.count("\n(") == 2 and " First, " in item.question and " Then, " not in item.question
     assert len(item.gold_steps) == 4  # who has what (two people), the swap, the answer
+
+
+def _wrong_answer(request) -> str:
+    """Every state right, then the answer names a letter other than the asked person's."""
+    text = perfect_step(request)
+    if "The answer is (" not in text:
+        return text
+    letter = text[-3]
+    other = "B" if letter == "A" else "A"
+    return text.replace(f"({letter})", f"({other})").replace(f" {letter}.", f" {other}.", 1)
+
+
+@pytest.mark.parametrize("model, where", [(perfect_step, ("right",)), (_wrong_answer, ("answer",)),
+                                          (lambda request: perfect_step(request, stuck=True), ("swap 1", "right"))])
+def test_tracking_failures_names_the_first_wrong_state(model, where, tmp_path):
+    """eval/tracking_failures.py reads where a run went wrong from the states its steps were shown."""
+    from test_bench_tables import load
+
+    failures = load("tracking_failures")
+    run_eval(EvalSettings(task="bbh-tracking_shuffled_objects_five_objects", limit=12, out=str(tmp_path / "run")),
+             backend=ScriptedBackend(model), progress=False)
+    counts = failures.count(tmp_path / "run")
+    assert counts["n"] == 12 and set(counts["first_wrong"]) <= set(where) and counts["first_wrong"].get(where[0], 0) > 0

@@ -9,21 +9,20 @@ benchmark. The gold steps are what a careful reader writes, one sentence of the 
 One real item, `generate(1, 3, seed=0)[0]`:
 
     Example(id='trading-d3-s0-0',
-            question='Sofia, Tariq, and Ravi are pupils in a ballroom class. At the start of the lesson, each '
-                     'of them has a partner: Sofia is paired with Dmitri, Tariq is paired with Farid, and Ravi '
-                     'is paired with Yuki.\nDuring the lesson, the pupils change partners now and then. First, '
-                     'Sofia and Ravi trade partners. Then, Ravi and Tariq trade partners. Finally, Sofia and '
-                     'Ravi trade partners. At the end of the lesson, Sofia is paired with\nOptions:\n(A) '
-                     'Dmitri\n(B) Farid\n(C) Yuki',
+            question='Mei, Ravi, and Mirela are kids at a summer camp. At the start of the week, each of them has '
+                     'a hat: Mei has a Tyrolean hat, Ravi has a ten-gallon hat, and Mirela has a beret.\nDuring '
+                     'the week, the hats get passed around. First, Mirela and Mei exchange hats. Then, Mirela and '
+                     'Ravi exchange hats. Finally, Mei and Mirela exchange hats. At the end of the week, Mei has '
+                     'the\nOptions:\n(A) Tyrolean hat\n(B) ten-gallon hat\n(C) beret',
             gold='(B)',
             fields={},
-            gold_steps=('Sofia is paired with Dmitri. Sofia A.',
-                        'Tariq is paired with Farid. Tariq B.',
-                        'Ravi is paired with Yuki. Ravi C.',
-                        'First, Sofia and Ravi trade partners. Sofia had A, Ravi had C, so Sofia C, Ravi A.',
-                        'Then, Ravi and Tariq trade partners. Ravi had A, Tariq had B, so Ravi B, Tariq A.',
-                        'Finally, Sofia and Ravi trade partners. Sofia had C, Ravi had B, so Sofia B, Ravi C.',
-                        'Sofia B. The answer is (B).'),
+            gold_steps=('Mei has a Tyrolean hat. Mei A.',
+                        'Ravi has a ten-gallon hat. Ravi B.',
+                        'Mirela has a beret. Mirela C.',
+                        'First, Mirela and Mei exchange hats. Mirela had C, Mei had A, so Mirela A, Mei C.',
+                        'Then, Mirela and Ravi exchange hats. Mirela had A, Ravi had B, so Mirela B, Ravi A.',
+                        'Finally, Mei and Mirela exchange hats. Mei had C, Mirela had B, so Mei B, Mirela C.',
+                        'Mei B. The answer is (B).'),
             sub_questions=None)
 """
 
@@ -37,8 +36,18 @@ from engine.synthetic.args import check_args, seeded_items
 MAX_DEPTH = 12
 PREFIX = "trading"
 LETTERS = "ABCDEFGHIJKL"
-PEOPLE = ("Maya", "Omar", "Lena", "Tariq", "Sofia", "Kenji", "Nadia", "Ivan", "Priya", "Hugo", "Zara", "Felix",
-          "Ines", "Ravi", "Olga", "Pablo", "Mei", "Jonas", "Amara", "Luis")
+PEOPLE = (  # short and long, one token to four: the model learns to copy any name, not to spell twenty
+    "Maya", "Omar", "Lena", "Tariq", "Sofia", "Kenji", "Nadia", "Ivan", "Priya", "Hugo", "Zara", "Felix", "Ines",
+    "Ravi", "Olga", "Pablo", "Mei", "Jonas", "Amara", "Luis", "Bartholomew", "Evangeline", "Wilhelmina",
+    "Cornelius", "Ottoline", "Leopold", "Rosalind", "Thaddeus", "Philippa", "Augustin", "Ignatius", "Persephone",
+    "Benedikt", "Marguerite", "Anastasia", "Maximilian", "Genevieve", "Sebastian", "Theodora", "Octavia",
+    "Florian", "Isadora", "Lucian", "Seraphina", "Valentin", "Cordelia", "Ambrose", "Clementine", "Desmond",
+    "Henrietta", "Barnaby", "Winifred", "Percival", "Guinevere", "Horatio", "Esperanza", "Magdalena", "Rupert",
+    "Josephine", "Lysander", "Beatrix", "Ezekiel", "Rosamund", "Anselm", "Tatiana", "Caspian", "Imogen",
+    "Bertrand", "Ludmila", "Aurelio", "Soledad", "Quentin", "Ingeborg", "Dashiell", "Yevgenia", "Obadiah",
+    "Kassandra", "Emeric", "Zenobia", "Leander", "Priyanka", "Siddharth", "Oluwaseun", "Chidinma", "Akosua",
+    "Kwabena", "Nkechi", "Tendai", "Ngozi", "Xiomara", "Joaquim", "Ximena", "Rafferty", "Mirela", "Bogdan",
+    "Svetlana", "Anneliese", "Giuseppe", "Raimund", "Hyacinth", "Eugenio", "Fenella")
 
 
 class Scene(NamedTuple):
@@ -55,16 +64,18 @@ SCENES = (
     Scene("are roommates who lend each other board games", "At the start of the month, each of them owns one game",
           "{person} owns {thing}", "Over the month, the games change hands.", "{a} and {b} swap games.",
           "At the end of the month, {person} owns",
-          ("chess", "checkers", "backgammon", "dominoes", "mahjong", "scrabble", "cribbage", "go", "ludo", "bingo", "othello", "mancala")),
+          ("chess", "checkers", "backgammon", "dominoes", "mahjong", "scrabble", "cribbage", "go", "ludo", "bingo", "othello",
+           "mancala", "nine men's morris", "Chinese checkers", "tic-tac-toe", "pachisi")),
     Scene("are musicians in a street band", "At the start of the rehearsal, each of them plays one instrument",
           "{person} plays the {thing}", "During the rehearsal, they keep handing instruments around.",
           "{a} and {b} switch instruments.", "At the end of the rehearsal, {person} plays the",
           ("violin", "cello", "flute", "trumpet", "banjo", "harp", "oboe", "tuba", "ukulele", "accordion", "clarinet",
-           "saxophone")),
+           "saxophone", "hurdy-gurdy", "glockenspiel", "French horn", "double bass")),
     Scene("are pupils in a ballroom class", "At the start of the lesson, each of them has a partner",
           "{person} is paired with {thing}", "During the lesson, the pupils change partners now and then.",
           "{a} and {b} trade partners.", "At the end of the lesson, {person} is paired with",
-          ("Marco", "Yuki", "Tomas", "Leila", "Anya", "Bruno", "Chiara", "Dmitri", "Esme", "Farid", "Gustav", "Hana")),
+          ("Marco", "Yuki", "Tomas", "Leila", "Anya", "Bruno", "Chiara", "Dmitri", "Esme", "Farid", "Gustav", "Hana",
+           "Wenceslas", "Konstantina", "Fiorella", "Radomir")),
     Scene("are players on a baseball team", "At the start of the inning, each of them has a position",
           "{person} plays {thing}", "As the inning goes on, the coach moves them around.",
           "{a} and {b} trade positions.", "At the end of the inning, {person} plays",
@@ -74,17 +85,26 @@ SCENES = (
           "{person} grows {thing}", "As spring goes on, they keep swapping pots.", "{a} and {b} swap plants.",
           "At the end of spring, {person} grows",
           ("a fern", "a cactus", "an orchid", "a tulip", "a bonsai", "a lily", "a daisy", "an ivy", "a lemon tree",
-           "a mint plant", "a sunflower", "a bamboo")),
+           "a mint plant", "a sunflower", "a bamboo", "a weeping willow sapling", "a Venus flytrap", "a spider plant",
+           "a rubber fig")),
     Scene("are kids at a summer camp", "At the start of the week, each of them has a hat",
           "{person} has a {thing}", "During the week, the hats get passed around.",
           "{a} and {b} exchange hats.", "At the end of the week, {person} has the",
           ("straw hat", "woolly hat", "cowboy hat", "bucket hat", "sailor hat", "baseball cap", "top hat", "beret",
-           "fedora", "sun hat", "panama hat", "beanie")),
+           "fedora", "sun hat", "panama hat", "beanie", "ten-gallon hat", "Tyrolean hat", "deerstalker", "balaclava")),
     Scene("are colleagues who each brought a snack to share", "At the start of the meeting, each of them holds a snack",
           "{person} holds {thing}", "While the meeting drags on, the snacks go back and forth.",
           "{a} and {b} swap snacks.", "At the end of the meeting, {person} holds",
           ("a muffin", "a pretzel", "a bagel", "a croissant", "a cookie", "a donut", "a scone", "a brownie",
-           "a waffle", "a samosa", "a churro", "a crepe")),
+           "a waffle", "a samosa", "a churro", "a crepe", "a cinnamon roll", "a pain au chocolat", "a Bakewell tart",
+           "a slice of banana bread")),
+    Scene("are friends in a reading circle who pass novels around", "At the start of the term, each of them is "
+          "reading one novel", "{person} is reading {thing}", "Over the term, the novels keep changing hands.",
+          "{a} and {b} swap novels.", "At the end of the term, {person} is reading",
+          ("The Lantern Under the Pier", "A Winter of Small Birds", "The Cartographer's Last Map",
+           "Nine Bridges to Nowhere", "The Quiet Orchard", "Letters from the Salt Flats", "The Glass Harbour",
+           "Ashes over Vellmar", "The Tin Astronomer", "A Season of Lost Kites", "The Ninth Lighthouse",
+           "Midnight on the Ferry")),
 )
 
 

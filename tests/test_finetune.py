@@ -320,3 +320,13 @@ def test_gsm8k_trains_on_its_train_split_with_its_worked_solutions(strategy, tok
         assert "<<48/2=24>>" in pairs[0].completion and pairs[0].completion.endswith("The answer is 72.")
     if strategy == "cot":
         assert "<<" not in pairs[0].completion
+
+
+def test_batches_grouped_by_length_still_train(tmp_path, tiny_model_dir, monkeypatch):
+    """--group-by-length hands the library's LengthGroupedSampler our tokenized rows: it must find their lengths
+    and the run must train and validate as an unordered one does."""
+    monkeypatch.setenv("ENGINE_CACHE", str(tmp_path / "cache"))
+    summary = finetune(progress=lambda m: None, **small(tmp_path, tiny_model_dir, group_by_length=True))
+    (round_,) = summary["rounds"]
+    assert round_["steps"] == 8 and round_["first_loss"] > round_["last_loss"]
+    assert [v["step"] for v in round_["validation"]] == [4, 8] and summary["settings"]["group_by_length"] is True

@@ -195,6 +195,8 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--eval-every", type=int, default=30, help="steps between validation runs (default 30)")
     f.add_argument("--learning-rate", type=float, help="default 1e-3 (lora) or 1e-4 (full)")
     f.add_argument("--batch-size", type=int, default=8)
+    f.add_argument("--group-by-length", action="store_true",
+                   help="batch pairs of similar length together: less padding, faster on mixtures of short and long chains")
     f.add_argument("--samples", type=int, default=4, help="self-taught: chains sampled per item (default 4)")
     f.add_argument("--self-items", type=int, default=200, help="self-taught: items sampled per depth and round")
     f.add_argument("--seed", type=int, default=0)

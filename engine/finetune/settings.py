@@ -54,6 +54,10 @@ class FinetuneSettings(BaseModel):
     learning_rate: float | None = None
     """Default 1e-3 for LoRA, 1e-4 for full fine-tuning."""
     batch_size: int = 8
+    group_by_length: bool = False
+    """Batch pairs of similar length together (the library's LengthGroupedSampler), so a batch pads less: a
+    mixture of short and long chains trains faster. Off by default so the committed commands still make the
+    adapters they made."""
     warmup_steps: int = 10
     weight_decay: float = 0.01
     max_grad_norm: float = 1.0

@@ -112,6 +112,7 @@ def train_round(model, tokenizer, train_rows: list[dict], validate, settings, fo
         output_dir=str(folder / "checkpoints"),
         max_steps=settings.max_steps,
         per_device_train_batch_size=settings.batch_size,
+        train_sampling_strategy="group_by_length" if settings.group_by_length else "random",
         learning_rate=settings.lr,
         lr_scheduler_type="linear",
         warmup_steps=min(settings.warmup_steps, settings.max_steps),

@@ -23,6 +23,14 @@ The other six files (part 2: no adapter trained for them yet, so their rows stop
     python -m engine eval --task $T2 --out runs/bbh2/chain-base
     python eval/bbh_table.py runs/bbh900 runs/bbh2 --out eval/results/bbh-twelve.json --plot eval/results/bbh-twelve.png
 
+The tracking files with the one-fact chain (prompts/bbh-tracking/chain.py since 914c572) and an adapter trained
+on tracking alone (the README's "Tracking, one fact a step"):
+
+    T3=bbh-tracking_shuffled_objects_three_objects,bbh-tracking_shuffled_objects_five_objects,bbh-tracking_shuffled_objects_seven_objects
+    python -m engine eval --task $T3 --backend null --out runs/track/floor
+    python -m engine eval --task $T3 --out runs/track/chain-base   # five and seven; three is finetune's own base run
+    python eval/bbh_table.py runs/bbhtrack --out eval/results/bbh-tracking-one-fact.json
+
 (`finetune`'s own before/after runs, `DIR/test/TASK/{base,tuned}/all`, are the same chain-base and chain-tuned
 runs on the same items, and serve as well.)
 """

@@ -10,10 +10,10 @@ What the chain's code does: it lays the question out as sentences (each "X has Y
 swaps from "First," on) and shows the options; it checks that the model repeated the first sentence left, cuts
 it, and writes the letters the model gave (after its "so", if any) into the list it shows next, in place of
 that person's old letter. It never swaps anything and never matches a thing to an option, so a model that
-writes nothing gets nothing. Each step sees only that list, the sentences left and the options, so a step looks
-the same with seven people as with three: the model writes two letters per swap, never a whole list, which is
-what lets it reach the seven-object file it was never trained on. Trained on items of `tasks/tracking-gen.yaml`
-(`engine.synthetic.trading`).
+writes nothing gets nothing. Each step sees only that list, the sentences left and the options, and the model
+writes two letters per swap, never a whole list, so no step asks it for a longer list than training did (the
+seven-object file is never trained on; measured, its failures were in copying the seventh name, not in the
+swaps). Trained on items of `tasks/tracking-gen.yaml` (`engine.synthetic.trading`).
 """
 
 import re

@@ -205,6 +205,20 @@ def test_the_shipped_adapter_solves_depths_it_never_trained_on(tmp_path, capsys)
     assert summary["waves"] == 8  # start, 6 instructions, the answer: one wave each for all 12 items
 
 
+@pytest.mark.model
+def test_the_shipped_bbh_adapter_runs_its_chains_on_the_benchmarks_own_items(tmp_path, capsys):
+    """smollm2-135m-bbh (one LoRA adapter for four BBH families, trained on generated items only) on the first
+    items of two real BBH files, each with its task's default chain, through hf. The full 250-item figures are
+    README commands; here a broken adapter, chain or default_strategy shows as a collapse to the floor (0.0)."""
+    assert main(["models"]) == 0
+    assert "smollm2-135m-bbh: smollm2-135m + LoRA adapter" in capsys.readouterr().out
+    for task, limit in (("bbh-boolean_expressions", 8), ("bbh-tracking_shuffled_objects_three_objects", 4)):
+        summary = run_eval(EvalSettings(task=task, limit=limit, backend="hf", model="smollm2-135m-bbh",
+                                        out=str(tmp_path / task)), progress=False)
+        assert summary["n"] == limit and summary["strategy"] != "direct", summary
+        assert summary["accuracy"] >= (limit - 2) / limit, (task, summary["accuracy"])
+
+
 @pytest.mark.vllm
 def test_seeded_samples_in_a_big_wave_repeat_whatever_the_batch(real_vllm):
     """64 seeded prompts hold more tokens than one engine step takes: with chunked prefill, vLLM 0.32's CPU

@@ -330,3 +330,12 @@ def test_batches_grouped_by_length_still_train(tmp_path, tiny_model_dir, monkeyp
     (round_,) = summary["rounds"]
     assert round_["steps"] == 8 and round_["first_loss"] > round_["last_loss"]
     assert [v["step"] for v in round_["validation"]] == [4, 8] and summary["settings"]["group_by_length"] is True
+
+
+def test_packed_and_mixed_precision_batches_train(tmp_path, tiny_model_dir, monkeypatch):
+    """Packing (the default) and --bf16 together: the run trains, validates and records both settings."""
+    monkeypatch.setenv("ENGINE_CACHE", str(tmp_path / "cache"))
+    summary = finetune(progress=lambda m: None, **small(tmp_path, tiny_model_dir, bf16=True))
+    (round_,) = summary["rounds"]
+    assert round_["steps"] == 8 and round_["first_loss"] > round_["last_loss"]
+    assert summary["settings"]["packing"] is True and summary["settings"]["bf16"] is True

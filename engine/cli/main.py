@@ -197,6 +197,10 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--batch-size", type=int, default=8)
     f.add_argument("--group-by-length", action="store_true",
                    help="batch pairs of similar length together: less padding, faster on mixtures of short and long chains")
+    f.add_argument("--no-packing", dest="packing", action="store_false",
+                   help="pad each batch to its longest pair instead of packing its pairs into one row (same loss, slower)")
+    f.add_argument("--bf16", action="store_true",
+                   help="mixed precision: bf16 matrix products, fp32 weights (faster where the CPU or GPU has bf16)")
     f.add_argument("--samples", type=int, default=4, help="self-taught: chains sampled per item (default 4)")
     f.add_argument("--self-items", type=int, default=200, help="self-taught: items sampled per depth and round")
     f.add_argument("--seed", type=int, default=0)

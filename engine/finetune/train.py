@@ -15,8 +15,7 @@ import time
 from pathlib import Path
 
 from engine.errors import EngineError, ModelError
-
-IGNORE = -100
+from engine.finetune.batches import IGNORE, training_collator
 
 
 def tokenize_pairs(pairs, tokenizer, max_length: int = 2048) -> list[dict]:
@@ -99,7 +98,7 @@ def train_round(model, tokenizer, train_rows: list[dict], validate, settings, fo
     """Train until max_steps or early stopping; the best checkpoint (by validation accuracy) is loaded at the end."""
     import torch
     from torch.utils.tensorboard import SummaryWriter
-    from transformers import DataCollatorForSeq2Seq, EarlyStoppingCallback, TrainingArguments
+    from transformers import EarlyStoppingCallback, TrainingArguments
     from transformers.integrations import TensorBoardCallback
 
     report_to = ["wandb"] if settings.wandb else []
@@ -132,6 +131,7 @@ def train_round(model, tokenizer, train_rows: list[dict], validate, settings, fo
         seed=settings.seed,
         data_seed=settings.seed,
         use_cpu=not torch.cuda.is_available(),
+        bf16=settings.bf16,  # autocast: bf16 matrix products, fp32 weights, so small LoRA updates do not round away
         dataloader_num_workers=0,
         remove_unused_columns=False,
         disable_tqdm=False,
@@ -139,7 +139,7 @@ def train_round(model, tokenizer, train_rows: list[dict], validate, settings, fo
     writer = SummaryWriter(log_dir=str(folder / "tensorboard"))
     trainer = _trainer_class()(
         model=model, args=arguments, train_dataset=train_rows, eval_dataset=train_rows[:1],
-        data_collator=DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=IGNORE, padding=True),
+        data_collator=training_collator(model, tokenizer, settings.packing),
         processing_class=tokenizer, validate=validate,
         callbacks=[TensorBoardCallback(tb_writer=writer), EarlyStoppingCallback(settings.patience),
                    _stop_when_perfect()],

@@ -16,6 +16,11 @@ def run(capsys, *argv):
 def test_models_marks_the_default(capsys):
     code, out, _ = run(capsys, "models")
     assert code == 0 and "smollm2-135m (default)" in out
+    # each shipped adapter says what it learnt: one task's chain, or a mixture's tasks each with its own chain
+    assert "smollm2-135m-stepwise: smollm2-135m + LoRA adapter, fine-tuned on arithmetic stepwise chains" in out
+    assert ("smollm2-135m-bbh: smollm2-135m + LoRA adapter, fine-tuned on 4 tasks (bbh-multistep_arithmetic_two, "
+            "bbh-boolean_expressions, bbh-navigate, bbh-tracking_shuffled_objects_three_objects), each with its own "
+            "chain") in out
 
 
 @pytest.mark.parametrize("argv, message", [

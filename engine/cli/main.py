@@ -253,10 +253,20 @@ def cmd_models(args) -> int:
         print(f"{name}{mark}: {known.description}")
     for name, folder in known_adapters().items():
         about = json.loads((folder / "engine-adapter.json").read_text()) if (folder / "engine-adapter.json").exists() else {}
-        what = f", fine-tuned on {about['task']} {about['strategy']} chains" if about else ""
+        what = f", fine-tuned on {_trained_on(about)}" if about else ""
         print(f"{name}: {adapter_base(folder)} + LoRA adapter{what} (engine/adapters/{name})")
     print(f"also: any local checkpoint directory or Hugging Face id; converted models are cached in {cache_dir()}")
     return 0
+
+
+def _trained_on(about: dict) -> str:
+    """What an adapter learnt, in words: "arithmetic stepwise chains", or for a mixture "4 tasks (a, b, ...),
+    each with its own chain"."""
+    tasks = about["task"].split(",")
+    if len(tasks) == 1:
+        return f"{about['task']} {about['strategy']} chains"
+    chains = "each with its own chain" if "default_strategy" in about["strategy"] else f"{about['strategy']} chains"
+    return f"{len(tasks)} tasks ({', '.join(tasks)}), {chains}"
 
 
 def cmd_tasks(args) -> int:

@@ -62,8 +62,9 @@ class FinetuneSettings(BaseModel):
     """Concatenate each batch's pairs into one row instead of padding them to the longest (the same loss and
     gradients, no pad tokens: `engine.finetune.batches`). `--no-packing` pads, as runs before packing did."""
     bf16: bool = False
-    """Mixed precision: matrix products in bf16 under autocast, weights and optimizer state in fp32. About 1.6x
-    faster steps on a CPU with AVX-512 BF16 (eval/bench_train.py); slower where the CPU lacks it."""
+    """Mixed precision: matrix products in bf16 under autocast, weights and optimizer state in fp32. Pays where
+    the hardware has bf16 (a GPU, a CPU with AVX-512 BF16 or AMX); a CPU without it emulates bf16 and gains nothing.
+    `eval/bench_train.py` measures it beside packing."""
     warmup_steps: int = 10
     weight_decay: float = 0.01
     max_grad_norm: float = 1.0

@@ -1,4 +1,5 @@
-"""Training step time of the four ways `finetune` can batch: padded, grouped by length, packed, packed with bf16.
+"""Training step time of the ways `finetune` can batch: padded, grouped by length, packed, packed with bf16, and
+packed with bf16 computing logits only where a token is learnt.
 
 The pairs are the four-family BIG-Bench-Hard mixture's own (the same tasks, items and chains `finetune` builds
 for the shipped adapter's command), tokenized as `finetune` tokenizes them. One LoRA model of the default model
@@ -7,10 +8,13 @@ takes `--steps` optimizer steps per way and repetition, in rotating order (these
 - grouped: the batches transformers' LengthGroupedSampler draws (`--group-by-length --no-packing`), mostly of
   one family and little padding;
 - packed: the padded way's batches, each in one row without padding (the default now);
-- packed+bf16: the same under bf16 autocast (`--bf16`).
+- packed+bf16: the same under bf16 autocast (`--bf16`);
+- packed+bf16+kept: the same, the model computing logits only at positions whose next token is learnt (the
+  default now, wherever the model takes `logits_to_keep`).
 First one matrix product's GFLOP/s in fp32 and bf16 (bf16 pays only where the CPU has it natively). Then
 prints seconds per step and real (unpadded) tokens per second of each, with each way's ratio to padded, and
-the largest difference between the padded and packed losses of the same batches; writes JSON.
+the largest difference between the padded loss of the same batches and the packed one and the kept one; writes
+JSON.
 
     python eval/bench_train.py [--steps 5] [--repeat 2] [--out eval/results/bench]
 """
@@ -27,7 +31,7 @@ from pathlib import Path
 
 TASKS = "bbh-multistep_arithmetic_two,bbh-boolean_expressions,bbh-navigate,bbh-tracking_shuffled_objects_three_objects"
 TRAIN_TASKS = "arithmetic-two-gen,boolean-gen,navigate-gen,tracking-gen"
-WAYS = ("padded", "grouped", "packed", "packed+bf16")
+WAYS = ("padded", "grouped", "packed", "packed+bf16", "packed+bf16+kept")
 
 
 def mixture_rows(train_items: int, tokenizer) -> list[dict]:
@@ -64,7 +68,7 @@ def time_steps(model, optimizer, batches, collate, bf16: bool) -> dict:
         inputs = collate([dict(r) for r in batch])
         started = time.perf_counter()
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            loss = model(**inputs).loss
+            loss = loss_of(model, inputs)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
@@ -73,6 +77,16 @@ def time_steps(model, optimizer, batches, collate, bf16: bool) -> dict:
         tokens += sum(len(r["input_ids"]) for r in batch)
         losses.append(loss.item())
     return {"seconds": seconds, "tokens": tokens, "losses": losses}
+
+
+def loss_of(model, inputs):
+    """The model's own loss, or (a batch that keeps logits at learnt positions) `finetune`'s labelled loss."""
+    from engine.finetune.batches import labelled_loss
+
+    if "logits_to_keep" not in inputs:
+        return model(**inputs).loss
+    labels = inputs.pop("labels")
+    return labelled_loss(model(**inputs), labels)
 
 
 def matmul_gflops(dtype_name: str, repeat: int = 50) -> float:
@@ -93,7 +107,7 @@ def main() -> None:
     import torch
 
     from engine.environment import describe
-    from engine.finetune.batches import packed_collator, padded_collator
+    from engine.finetune.batches import packed_collator, padded_collator, with_labelled_logits
     from engine.finetune.train import load_for_training
     from engine.models import resolve_model
 
@@ -111,10 +125,11 @@ def main() -> None:
     rows = mixture_rows(args.train_items, tokenizer)
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
     padded, packed = padded_collator(tokenizer), packed_collator()
-    collate = {"padded": padded, "grouped": padded, "packed": packed, "packed+bf16": packed}
+    kept = with_labelled_logits(packed)
+    collate = {"padded": padded, "grouped": padded, "packed": packed, "packed+bf16": packed, "packed+bf16+kept": kept}
     times: dict[str, list[float]] = {w: [] for w in WAYS}
     tokens = {w: 0 for w in WAYS}
-    loss_gap = 0.0
+    loss_gap = {"packed": 0.0, "kept": 0.0}
     for repetition in range(args.repeat):
         order = WAYS[repetition % len(WAYS):] + WAYS[:repetition % len(WAYS)]
         for way in order:
@@ -128,7 +143,8 @@ def main() -> None:
             for batch in batches_of(rows, "padded", 2, args.batch_size, seed=100 + repetition):
                 a = model(**padded([dict(r) for r in batch])).loss.item()
                 b = model(**packed([dict(r) for r in batch])).loss.item()
-                loss_gap = max(loss_gap, abs(a - b))
+                c = loss_of(model, kept([dict(r) for r in batch])).item()
+                loss_gap = {"packed": max(loss_gap["packed"], abs(a - b)), "kept": max(loss_gap["kept"], abs(a - c))}
     figures = {w: {"seconds_per_step": round(statistics.mean(times[w]), 3),
                    "tokens_per_second": round(tokens[w] / sum(times[w]), 1),
                    "steps": len(times[w])} for w in WAYS}
@@ -136,10 +152,13 @@ def main() -> None:
         figures[w]["speed_vs_padded"] = round(figures["padded"]["seconds_per_step"] / figures[w]["seconds_per_step"], 2)
         print(f"{w:12s}: {figures[w]['seconds_per_step']:6.2f} s a step, {figures[w]['tokens_per_second']:7.1f} "
               f"real tokens/s, {figures[w]['speed_vs_padded']:.2f}x padded")
-    print(f"largest padded-packed loss difference on the same batches: {loss_gap:.2e}")
+    print(f"largest loss difference from padded on the same batches: packed {loss_gap['packed']:.2e}, "
+          f"kept {loss_gap['kept']:.2e}")
     result = {"command": "python eval/bench_train.py " + " ".join(sys.argv[1:]), "environment": describe("float32"),
               "pairs": len(rows), "mean_pair_tokens": round(statistics.mean(len(r["input_ids"]) for r in rows), 1),
-              "batch_size": args.batch_size, "matmul_gflops": gflops, "ways": figures, "largest_loss_difference": loss_gap}
+              "batch_size": args.batch_size, "matmul_gflops": gflops, "ways": figures, "largest_loss_difference": loss_gap,
+              "labelled_share": round(sum(sum(x != -100 for x in r["labels"]) for r in rows)
+                                      / sum(len(r["labels"]) for r in rows), 3)}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "train-steps.json").write_text(json.dumps(result, indent=2))

@@ -339,3 +339,33 @@ def test_packed_and_mixed_precision_batches_train(tmp_path, tiny_model_dir, monk
     (round_,) = summary["rounds"]
     assert round_["steps"] == 8 and round_["first_loss"] > round_["last_loss"]
     assert summary["settings"]["packing"] is True and summary["settings"]["bf16"] is True
+
+
+def test_logits_at_learnt_positions_train_as_full_logits_do(tmp_path, tiny_model_dir, monkeypatch):
+    """The Trainer with `labelled_loss` and batches that keep learnt logits only logs the same losses, step for
+    step, as with the model's own loss over full logits (same seed, same batches)."""
+    import engine.finetune.train as train
+
+    monkeypatch.setenv("ENGINE_CACHE", str(tmp_path / "cache"))
+    logged = {}
+    for kept in (True, False):
+        monkeypatch.setattr(train, "keeps_logits_by_index", lambda model, kept=kept: kept)
+        monkeypatch.setattr("engine.finetune.batches.keeps_logits_by_index", lambda model, kept=kept: kept)
+        summary = finetune(progress=lambda m: None, **small(tmp_path / str(kept), tiny_model_dir))
+        history = json.loads((tmp_path / str(kept) / "ft" / "round-1" / "training_log.json").read_text())
+        logged[kept] = [h["loss"] for h in history if "loss" in h]
+        assert summary["rounds"][0]["steps"] == 8
+    assert len(logged[True]) >= 2 and logged[True] == pytest.approx(logged[False], rel=1e-4)
+
+
+def test_bf16_on_a_gpu_without_it_is_one_clear_error(monkeypatch):
+    import torch
+
+    from engine.finetune.train import refuse_unsupported_bf16
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda *a: "Tesla T4")
+    with pytest.raises(EngineError, match=r"^--bf16: this GPU \(Tesla T4\) has no bf16: leave --bf16 out"):
+        refuse_unsupported_bf16(True)
+    refuse_unsupported_bf16(False)  # fp32 asks nothing of the GPU

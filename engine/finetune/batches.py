@@ -8,6 +8,13 @@ batch gives the same loss and gradients as the padded one (the same pairs, the s
 `--group-by-length` reaches less padding another way, by batching pairs of one length, which in a mixture
 means batches of one family; packing keeps batches random.
 
+Logits are computed only where a token is learnt. Prompt tokens are labelled IGNORE, and in a chain's steps
+the prompt (the question and the chain's state so far) is most of each pair, yet the model would compute the
+vocabulary-wide logits (576 x 49,152 products a token for the default model, and a float32 row of 49,152 for the
+loss) at every position. `with_labelled_logits` asks the model for logits at the positions whose next token is
+learnt only (transformers' `logits_to_keep` as an index tensor) and `labelled_loss` scores exactly those: the
+same sum over the same tokens, divided by the same count, so the same loss and gradients.
+
 Two things are checked rather than trusted. The model must not build a key/value cache while training (a cache
 makes the mask builder skip the packed-sequence check), so every packed batch asks for none. And the model must
 honour the restarts: `packing_is_exact` runs two short sequences packed and apart and compares the logits, since
@@ -63,9 +70,55 @@ def packing_is_exact(model, tolerance: float = 1e-3) -> bool:
 
 
 def training_collator(model, tokenizer, packing: bool, progress=print):
-    """The packed collator where the model honours packing, else the padded one (said once, in a line)."""
+    """The packed collator where the model honours packing, else the padded one (said once, in a line); each
+    batch asks for logits at learnt positions only where the model can give them (see `keeps_logits_by_index`)."""
     if packing and packing_is_exact(model):
-        return packed_collator()
-    if packing:
-        progress(f"{type(model).__name__} lets packed pairs attend to each other: batches are padded instead")
-    return padded_collator(tokenizer)
+        collate = packed_collator()
+    else:
+        if packing:
+            progress(f"{type(model).__name__} lets packed pairs attend to each other: batches are padded instead")
+        collate = padded_collator(tokenizer)
+    return with_labelled_logits(collate) if keeps_logits_by_index(model) else collate
+
+
+def learnt_positions(labels):
+    """The positions (columns, over every row of the batch) whose next token is learnt: where logits count."""
+    import torch
+
+    following = torch.nn.functional.pad(labels, (0, 1), value=IGNORE)[:, 1:]
+    return (following != IGNORE).any(dim=0).nonzero().squeeze(-1)
+
+
+def with_labelled_logits(collate):
+    """`collate`, each batch also asking the model for logits at its learnt positions only."""
+
+    def collate_labelled(rows: list[dict]) -> dict:
+        batch = collate(rows)
+        batch["logits_to_keep"] = learnt_positions(batch["labels"])
+        return batch
+
+    return collate_labelled
+
+
+def labelled_loss(outputs, labels, num_items_in_batch=None):
+    """Cross-entropy of logits kept at `learnt_positions(labels)` against the tokens that follow them: the sum
+    over learnt tokens divided by `num_items_in_batch` (the Trainer's count), else their mean; what the model's
+    own loss gives from all logits. The Trainer calls it as its `compute_loss_func`."""
+    import torch
+
+    following = torch.nn.functional.pad(labels, (0, 1), value=IGNORE)[:, 1:]
+    targets = following[:, learnt_positions(labels)].to(outputs.logits.device)
+    logits = outputs.logits.float()
+    loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1),
+                                             ignore_index=IGNORE, reduction="sum")
+    count = num_items_in_batch if num_items_in_batch is not None else (targets != IGNORE).sum()
+    return loss / count
+
+
+def keeps_logits_by_index(model) -> bool:
+    """Whether the model's forward takes `logits_to_keep` (Llama, Qwen, Mistral and most causal LMs of
+    transformers do); one that does not gets the full logits and computes its own loss as before."""
+    import inspect
+
+    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return "logits_to_keep" in inspect.signature(inner.forward).parameters

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from engine.errors import EngineError, ModelError
-from engine.finetune.batches import IGNORE, training_collator
+from engine.finetune.batches import IGNORE, keeps_logits_by_index, labelled_loss, training_collator
 
 
 def tokenize_pairs(pairs, tokenizer, max_length: int = 2048) -> list[dict]:
@@ -94,6 +94,16 @@ def _stop_when_perfect():
     return StopWhenPerfect()
 
 
+def refuse_unsupported_bf16(bf16: bool) -> None:
+    """--bf16 on a GPU without bf16 (before Ampere) fails deep inside TrainingArguments: say it in one line first.
+    A CPU runs bf16 autocast anywhere (emulated where it has no bf16 instructions, so slower, never wrong)."""
+    import torch
+
+    if bf16 and torch.cuda.is_available() and not torch.cuda.is_bf16_supported():
+        raise EngineError(f"--bf16: this GPU ({torch.cuda.get_device_name(0)}) has no bf16: leave --bf16 out "
+                          "(training then runs in fp32)")
+
+
 def train_round(model, tokenizer, train_rows: list[dict], validate, settings, folder: Path, resume: bool) -> dict:
     """Train until max_steps or early stopping; the best checkpoint (by validation accuracy) is loaded at the end."""
     import torch
@@ -101,6 +111,7 @@ def train_round(model, tokenizer, train_rows: list[dict], validate, settings, fo
     from transformers import EarlyStoppingCallback, TrainingArguments
     from transformers.integrations import TensorBoardCallback
 
+    refuse_unsupported_bf16(settings.bf16)
     report_to = ["wandb"] if settings.wandb else []
     if settings.wandb:
         import importlib.util
@@ -140,6 +151,7 @@ def train_round(model, tokenizer, train_rows: list[dict], validate, settings, fo
     trainer = _trainer_class()(
         model=model, args=arguments, train_dataset=train_rows, eval_dataset=train_rows[:1],
         data_collator=training_collator(model, tokenizer, settings.packing),
+        compute_loss_func=labelled_loss if keeps_logits_by_index(model) else None,  # batches keep learnt logits
         processing_class=tokenizer, validate=validate,
         callbacks=[TensorBoardCallback(tb_writer=writer), EarlyStoppingCallback(settings.patience),
                    _stop_when_perfect()],

@@ -41,15 +41,7 @@ import argparse
 import json
 from pathlib import Path
 
-CODEX_COT = {  # BBH paper (Suzgun et al. 2022), Table: code-davinci-002, 3-shot chain-of-thought
-    "bbh-multistep_arithmetic_two": 0.476, "bbh-boolean_expressions": 0.928, "bbh-navigate": 0.964,
-    "bbh-tracking_shuffled_objects_three_objects": 0.784, "bbh-tracking_shuffled_objects_five_objects": 0.896,
-    "bbh-tracking_shuffled_objects_seven_objects": 0.856,
-    "bbh-object_counting": 0.932, "bbh-dyck_languages": 0.568, "bbh-word_sorting": 0.404,
-    "bbh-logical_deduction_three_objects": 0.876, "bbh-logical_deduction_five_objects": 0.548,
-    "bbh-logical_deduction_seven_objects": 0.388,
-}
-FILES = tuple(CODEX_COT)
+from engine.tasks.bbh import ALGORITHMIC_FILES as FILES, CODEX_COT
 
 
 def _summary(folder: Path) -> dict | None:

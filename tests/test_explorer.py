@@ -123,6 +123,20 @@ def test_depth_plot_has_a_line_per_strategy_only_when_runs_span_depths(demo):
     assert strategy_plot(rows).count("<rect") >= 6
 
 
+def test_runs_without_a_depth_beside_runs_by_depth_get_grey_bars_and_a_key(demo):
+    """A demo's BBH runs (no depth) beside its arithmetic runs (shaded by depth): their bars must still be drawn,
+    in a colour of their own, and many runs make a plot that takes the page's whole width instead of shrinking."""
+    from engine.explorer.plots import NO_DEPTH
+
+    rows = page_data([load_run(f) for f in find_runs([demo])])["runs"]
+    fixed = [{**rows[0], "task": f"bbh-file-{n}", "strategy": "chain", "depth": None, "label": f"bbh-{n}"}
+             for n in range(6)]
+    plot = strategy_plot(rows + fixed)
+    assert plot.count(f'fill="{NO_DEPTH}"') == 6 + 1  # six bars and the key's swatch
+    assert "no depth (a task of fixed items)" in plot and 'fill="None"' not in plot
+    assert 'class="plot wide"' in plot and 'class="plot wide"' not in strategy_plot(rows[:2])
+
+
 def test_plot_labels_from_runs_are_escaped(demo):
     rows = page_data([load_run(f) for f in find_runs([demo])])["runs"]
     rows[0] = {**rows[0], "strategy": "<script>alert(1)</script>", "label": "<b>x</b>"}

@@ -77,7 +77,8 @@ def test_browse_filter_search_and_compare_two_runs(browser, tmp_path):
                                                                   first.get_attribute("data-run")))
     model_step = next(step for step in item["steps"] if step.get("prompt"))
     prompt = first.locator("pre.prompt").first
-    assert prompt.is_visible() and prompt.inner_text() == model_step["prompt"]
+    prompt.wait_for(state="visible", timeout=5000)  # an item's steps are drawn when it opens: wait for them
+    assert prompt.inner_text() == model_step["prompt"]
     assert first.locator("pre.output").first.inner_text() == model_step["outputs"][0]
 
     page.click("button[data-status=all]")
@@ -86,7 +87,8 @@ def test_browse_filter_search_and_compare_two_runs(browser, tmp_path):
     hostile = listed.first
     hostile.locator(":scope > summary").click()
     output = hostile.locator("pre.output").first
-    assert output.is_visible() and HOSTILE in output.inner_text()  # shown as the text the model wrote
+    output.wait_for(state="visible", timeout=5000)
+    assert HOSTILE in output.inner_text()  # shown as the text the model wrote
     assert page.locator("#items mark").first.inner_text().lower() == "pwned"
     assert page.locator("img").count() == 0 and page.evaluate("typeof window.__pwned") == "undefined"
     page.locator("#items").screenshot(path=str(artifacts() / "explorer-items.png"))  # the injection, as text
@@ -165,7 +167,8 @@ def test_the_demo_writes_an_explorer_that_opens(browser, tmp_path, monkeypatch):
 
     monkeypatch.setattr(engine.backends, "load_backend", load_backend)
     args = argparse.Namespace(model=None, backend="hf", dtype="auto", limit=6, depths="1,2", strategies="direct,cot",
-                              tuned="tuned", tuned_strategies="cot", out=str(tmp_path / "demo"))
+                              tuned="tuned", tuned_strategies="cot", bbh_items=0, bbh_tuned="",
+                              out=str(tmp_path / "demo"))
     run_demo(args)
     path = tmp_path / "demo" / "explorer.html"
     data = page_data([load_run(folder) for folder in find_runs([tmp_path / "demo"])])

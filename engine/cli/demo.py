@@ -1,9 +1,12 @@
-"""The embedded demo: synthetic multi-step arithmetic, the base model against the fine-tuned one.
+"""The embedded demo: synthetic multi-step arithmetic, the base model against the fine-tuned one; then the same
+pairing on problems someone else wrote, the twelve algorithmic BIG-Bench-Hard files (`engine.cli.demo_bbh`).
 
 The base model runs the prompting strategies (direct, cot by default); the shipped fine-tuned model
 (`smollm2-135m-stepwise`: the base plus a LoRA adapter trained on depths 1-4 only) runs `stepwise`. Every run
 scores the same held-out items per depth (the evaluation's own, seed 0), so each depth gets a paired test of the
 fine-tuned model against the base model's best strategy there. Depths beyond 4 were never trained on.
+
+The base model's arithmetic and BBH runs share one engine; each adapter gets an engine of its own.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ TUNED_DEFAULT = "smollm2-135m-stepwise"
 
 def run_demo(args) -> list[dict]:
     from engine.backends import refuse_null, resolve_backend_name
+    from engine.cli.demo_bbh import bbh_plans, bbh_rows, bbh_table, pooled, trained_for
     from engine.runs.plan import EvalSettings, prepare
     from engine.explorer import write_explorer
     from engine.tasks.spec import parse_depths
@@ -36,52 +40,78 @@ def run_demo(args) -> list[dict]:
     for strategy in strategies + tuned_strategies:  # every strategy and depth is checked before a model loads
         for depth in depths:
             prepare(EvalSettings(task="arithmetic", strategy=strategy, depth=depth, limit=1))
+    bbh_base, bbh_tuned = bbh_plans(args.bbh_items, args.model, args.bbh_tuned, backend_name, args.dtype, out) \
+        if args.bbh_items else ({}, {})
     base_label = args.model or "smollm2-135m"
-    rows = _sweep(args, args.model, backend_name, depths, strategies, out, label="")
+    base_plans = _arithmetic_plans(args, args.model, backend_name, depths, strategies, out, "")
+    done = _run_plans({**base_plans, **bbh_base}, args.model, backend_name, args.dtype)  # one engine for the base
+    rows = _depth_rows(base_plans, done, args.model, label="")
     if args.tuned:
-        rows += _sweep(args, args.tuned, backend_name, depths, tuned_strategies, out, label=" (fine-tuned)")
+        tuned_plans = _arithmetic_plans(args, args.tuned, backend_name, depths, tuned_strategies, out, "-tuned")
+        rows += _depth_rows(tuned_plans, _run_plans(tuned_plans, args.tuned, backend_name, args.dtype), args.tuned,
+                            label=" (fine-tuned)")
+    bbh_done = _run_plans(bbh_tuned, args.bbh_tuned, backend_name, args.dtype)
     paired = _paired_by_depth(rows, out) if args.tuned else []
     table = depth_table(rows)
     title = f"multi-step arithmetic, {base_label} ({backend_name}), {args.limit} items per depth"
     plot_depths(rows, out / "accuracy_vs_depth.png", title)
-    write_atomic(out / "demo.json", json.dumps({"rows": rows, "paired": paired}, indent=2))
+    bbh = {}
     text = f"# Demo: {title}\n\nAccuracy (95% Wilson interval):\n\n{table}\n"
     if paired:
         text += "\n" + _paired_table(paired, args.tuned) + "\n"
+    if bbh_base:
+        bbh_summaries = {task: done[task] for task in bbh_base}
+        file_rows = bbh_rows(bbh_summaries, bbh_done, trained_for(args.bbh_tuned))
+        together = pooled(file_rows, out)
+        bbh = {"items": args.bbh_items, "tuned": args.bbh_tuned or None, "rows": file_rows, "pooled": together}
+        text += "\n" + bbh_table(file_rows, together, args.bbh_tuned or None, args.bbh_items) + "\n"
+    write_atomic(out / "demo.json", json.dumps({"rows": rows, "paired": paired, "bbh": bbh}, indent=2))
     write_atomic(out / "report.md", text + "\n![accuracy against depth](accuracy_vs_depth.png)\n")
     explorer = write_explorer([out], out / "explorer.html")
     print(f"\n{text}\nwrote {out}/report.md, accuracy_vs_depth.png and {explorer.name} (open it in a browser)")
     return rows
 
 
-def _sweep(args, model, backend_name, depths, strategies, out, label) -> list[dict]:
+def _arithmetic_plans(args, model, backend_name, depths, strategies, out, suffix) -> dict:
+    from engine.runs.plan import EvalSettings, prepare
+
+    return {(depth, strategy): prepare(EvalSettings(
+        task="arithmetic", strategy=strategy, depth=depth, limit=args.limit, model=model, backend=backend_name,
+        dtype=args.dtype, out=str(out / f"{strategy}{suffix}-d{depth}")))
+        for depth in depths for strategy in strategies}
+
+
+def _run_plans(plans: dict, model, backend_name, dtype) -> dict:
+    """Every plan on one engine of `model`, started once with its KV cache sized for the largest run; each run's
+    summary by the plan's key."""
     from engine.backends import close_backend, load_backend
     from engine.runs.evaluate import run_eval
     from engine.runs.kv_work import work_of_plans
-    from engine.runs.plan import EvalSettings, prepare
 
-    if not strategies:
-        return []
-    plans = {(depth, strategy): prepare(EvalSettings(
-        task="arithmetic", strategy=strategy, depth=depth, limit=args.limit, model=model, backend=backend_name,
-        dtype=args.dtype, out=str(out / f"{strategy}{'-tuned' if label else ''}-d{depth}")))
-        for depth in depths for strategy in strategies}
-    backend = load_backend(backend_name, model, progress=print, dtype=args.dtype,
-                           kv_work=lambda: work_of_plans(plans.values()))  # one KV cache for the largest run
-    rows = []
+    if not plans:
+        return {}
+    backend = load_backend(backend_name, model, progress=print, dtype=dtype,
+                           kv_work=lambda: work_of_plans(plans.values()))
+    done = {}
     try:
-        for (depth, strategy), plan in plans.items():
-            folder = Path(plan.settings.out)
-            summary = run_eval(plan, backend=backend)
-            row = {k: summary[k] for k in ("strategy", "depth", "n", "accuracy", "ci95", "unparsed_rate",
-                                           "wall_seconds", "completion_tokens", "waves")}
-            row.update(strategy=strategy + label, run=folder.name, model=model or "smollm2-135m")
-            rows.append(row)
-            print(f"depth {depth} {strategy + label:24s} {100 * summary['accuracy']:5.1f}% "
+        for key, plan in plans.items():
+            summary = done[key] = run_eval(plan, backend=backend)
+            print(f"{Path(plan.settings.out).name:52s} {100 * summary['accuracy']:5.1f}% "
                   f"[{100 * summary['ci95'][0]:.1f}, {100 * summary['ci95'][1]:.1f}] "
                   f"unparsed {100 * summary['unparsed_rate']:.1f}%  {summary['wall_seconds']} s")
     finally:
         close_backend(backend)
+    return done
+
+
+def _depth_rows(plans: dict, done: dict, model, label: str) -> list[dict]:
+    rows = []
+    for (depth, strategy), plan in plans.items():
+        summary = done[(depth, strategy)]
+        row = {k: summary[k] for k in ("strategy", "depth", "n", "accuracy", "ci95", "unparsed_rate",
+                                       "wall_seconds", "completion_tokens", "waves")}
+        row.update(strategy=strategy + label, run=Path(plan.settings.out).name, model=model or "smollm2-135m")
+        rows.append(row)
     return rows
 
 

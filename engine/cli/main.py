@@ -15,7 +15,7 @@ EXAMPLES = """\
 quick start:
   python -m engine models                                   # known models, the default marked
   python -m engine generate "What is the capital of France?" --backend vllm --json
-  python -m engine demo                                     # arithmetic by depth: base against fine-tuned
+  python -m engine demo                                     # arithmetic by depth, then BBH: base against fine-tuned
   python -m engine eval --task gsm8k --strategy cot --limit 200 --backend vllm
   python -m engine eval --task arithmetic --strategy decompose --depth 3 --limit 64
   python -m engine eval --task bbh-navigate --strategy fewshot-cot --samples 5   # self-consistency, k=5
@@ -33,6 +33,9 @@ quick start:
 """
 
 
+BBH_DEMO_ITEMS = 10
+"""The demo's BBH items per file: small enough that set-up, demo and tests stay under CI's 30 minutes."""
+
 REPORT_EXAMPLES = """\
 examples:
   python -m engine report runs/arithmetic-cot-20250101-120000        # writes report.html in that run folder
@@ -41,14 +44,14 @@ examples:
 """
 
 
-def _positive(name: str):
+def _positive(name: str, least: int = 1):
     def parse(text: str) -> int:
         try:
             value = int(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{name} must be a whole number, got {text!r}") from None
-        if value < 1:
-            raise argparse.ArgumentTypeError(f"{name} must be at least 1, got {value}")
+        if value < least:
+            raise argparse.ArgumentTypeError(f"{name} must be at least {least}, got {value}")
         return value
 
     return parse
@@ -216,7 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="run folders written by eval, or a demo / multi-run folder holding several")
     rp.add_argument("--out", help="the HTML file (default: report.html in a single run folder, else explorer.html)")
 
-    d = verbs.add_parser("demo", help="the embedded demo: arithmetic by depth, base model against fine-tuned")
+    d = verbs.add_parser("demo", help="the embedded demo: arithmetic by depth, then twelve BIG-Bench-Hard files; base model against fine-tuned")
     model_options(d, default_backend="auto", backends=LOCAL_BACKENDS + (NULL,))
     d.add_argument("--limit", type=_positive("--limit"), default=60, help="items per depth (default 60)")
     d.add_argument("--depths", default="1-4,6,8", help="default 1-4,6,8 (the fine-tuned model saw depths 1-4 only)")
@@ -224,6 +227,11 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--tuned", default="smollm2-135m-stepwise",
                    help="fine-tuned model to set against the base ('' for none; default smollm2-135m-stepwise)")
     d.add_argument("--tuned-strategies", default="stepwise", help="its strategies (default stepwise)")
+    d.add_argument("--bbh-items", type=_positive("--bbh-items", least=0), default=BBH_DEMO_ITEMS,
+                   help=f"BIG-Bench-Hard part: the first N items of each of the twelve algorithmic files (default "
+                        f"{BBH_DEMO_ITEMS}; 250 is every item; 0 leaves the part out)")
+    d.add_argument("--bbh-tuned", default="smollm2-135m-bbh",
+                   help="the adapter set against the base model there ('' for none; default smollm2-135m-bbh)")
     d.add_argument("--out", help="folder for the demo's runs and report (default runs/demo-TIME)")
     return parser
 

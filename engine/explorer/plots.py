@@ -89,8 +89,14 @@ class Axes:
                 f'y2="{bottom}"/></g>')
 
 
+WIDE = 720
+"""A plot wider than this (bars of many runs) takes a whole row of the page at its own size, scrolling sideways
+if need be, rather than shrinking into half a row until its labels cannot be read."""
+
+
 def svg(width: int, height: int, body: str, label: str) -> str:
-    return (f'<svg class="plot" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
+    wide = " wide" if width > WIDE else ""
+    return (f'<svg class="plot{wide}" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
             f'width="{width}" role="img" aria-label="{_e(label)}">{body}</svg>')
 
 
@@ -179,6 +185,10 @@ def depth_plot(rows: list[dict]) -> str | None:
     return svg(width, axes.top + axes.height + BOTTOM + 8 + height, "".join(body) + keys, "accuracy against depth")
 
 
+NO_DEPTH = "#9ca3af"
+"""The bar colour of a run without a depth (a BBH file, GSM8K) beside runs shaded by depth."""
+
+
 def strategy_plot(rows: list[dict]) -> str | None:
     """Bars of accuracy per strategy (task · strategy · model), one bar per depth when runs span depths."""
     rows = [r for r in rows if r.get("accuracy") is not None]
@@ -199,17 +209,20 @@ def strategy_plot(rows: list[dict]) -> str | None:
         mine = sorted(mine, key=lambda r: (r.get("depth") is None, r.get("depth") or 0))
         position = edge + (slot - len(mine) * bar) / 2
         for row in mine:
-            color = shade.get(row.get("depth")) if by_depth else PALETTE[k % len(PALETTE)]
+            color = shade.get(row.get("depth"), NO_DEPTH) if by_depth else PALETTE[k % len(PALETTE)]
             x, y = axes.x(position), axes.y(100 * row["accuracy"])
             low, high = _ci(row)
             body.append(f'<g class="bar"><title>{_e(_tip(row, name))}</title><rect x="{_n(x + 1)}" y="{_n(y)}" '
                         f'width="{_n(bar - 2)}" height="{_n(axes.y(0) - y)}" fill="{color}"/>'
                         f'{axes.whisker(x + bar / 2, low, high, "#111827")}</g>')
             position += bar
-        ticks.append((edge + slot / 2, name if len(name) <= 24 else name[:22] + "…"))
+        room = max(8, int(slot // 6.5) - 1)  # characters that fit under the group at the tick labels' size
+        ticks.append((edge + slot / 2, name if len(name) <= room else name[:room - 1] + "…"))
         edge += slot
     body.insert(0, axes.frame(ticks, range(0, 101, 20), "", "accuracy", y_format=lambda v: f"{v}%"))
     entries = [(f"depth {d}", shade[d], False) for d in depths] if by_depth else []
+    if by_depth and any(r.get("depth") is None for r in rows):
+        entries.append(("no depth (a task of fixed items)", NO_DEPTH, False))
     keys, height = legend(entries, axes.top + axes.height + BOTTOM + 8, width, bars=True) if entries else ("", 0)
     return svg(width, axes.top + axes.height + BOTTOM + 8 + height, "".join(body) + keys, "accuracy by strategy")
 

@@ -70,20 +70,33 @@ def resolve_model(model: str | None, progress=None) -> str:
     cached under the engine's cache by the adapter's hash, so `hf` and `vllm` load it like any checkpoint.
     """
     model = model or DEFAULT_MODEL
-    if model in KNOWN_MODELS:
+    kind, where = check_model(model)
+    if kind == "known":
         return str(ensure_converted(KNOWN_MODELS[model], progress=progress))
+    if kind == "adapter":
+        return str(merged_adapter(where, progress=progress))
+    return str(where.resolve()) if kind == "checkpoint" else model
+
+
+def check_model(model: str) -> tuple[str, Path | None]:
+    """What a model argument names, checked without loading or converting anything, so a command that runs
+    several models (the demo) refuses a bad one before the first loads: ("known", None), ("adapter", folder),
+    ("checkpoint", folder) or ("hub", None); anything else is a one-line ModelError."""
+    if model in KNOWN_MODELS:
+        return "known", None
     adapters = known_adapters()
     if model in adapters:
-        return str(merged_adapter(adapters[model], progress=progress))
+        return "adapter", adapters[model]
     path = Path(model).expanduser()
     if path.exists():
         if (path / "adapter_config.json").exists():
-            return str(merged_adapter(path, progress=progress))
+            adapter_base(path)
+            return "adapter", path
         check_checkpoint_dir(path)
-        return str(path.resolve())
+        return "checkpoint", path
     if _looks_like_hub_id(model):
-        return model
-    known = ", ".join(sorted(KNOWN_MODELS))
+        return "hub", None
+    known = ", ".join(sorted(KNOWN_MODELS) + sorted(adapters))
     raise ModelError(
         f"unknown model {model!r}: use one of the known models ({known}), a local checkpoint directory, "
         "or a Hugging Face id such as HuggingFaceTB/SmolLM2-135M-Instruct"
@@ -127,6 +140,18 @@ def adapter_base(adapter: Path) -> str:
     if not base:
         raise ModelError(f"adapter {adapter} does not name its base model: set base_model_name_or_path in adapter_config.json")
     return base
+
+
+def adapter_about(folder: Path) -> dict:
+    """What `finetune` wrote beside an adapter (`engine-adapter.json`: its tasks, strategy, training items), so
+    `models` and the demo say what it was trained for; empty for an adapter that does not say."""
+    about = folder / "engine-adapter.json"
+    if not about.is_file():
+        return {}
+    try:
+        return json.loads(about.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ModelError(f"adapter {folder} has an unreadable engine-adapter.json ({exc}): retrain or recopy it") from None
 
 
 def merged_adapter(adapter: Path, progress=None) -> Path:

@@ -98,3 +98,12 @@ def test_a_negative_bbh_items_is_refused(capsys):
     with pytest.raises(SystemExit):
         main(["demo", "--bbh-items", "-1"])
     assert "--bbh-items must be at least 0, got -1" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flag", ["--tuned", "--bbh-tuned"])
+def test_a_misspelt_adapter_is_refused_before_any_model_loads(flag, tmp_path, engines, capsys):
+    """The adapters run last: a wrong name found only then would cost the base model's whole run first."""
+    assert main(demo_argv(tmp_path / "demo", flag, "smollm2-135m-bhh")) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "unknown model 'smollm2-135m-bhh'" in err and "smollm2-135m-bbh" in err
+    assert engines == [] and not (tmp_path / "demo").exists()

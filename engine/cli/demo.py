@@ -26,6 +26,7 @@ def run_demo(args) -> list[dict]:
     from engine.cli.demo_bbh import bbh_plans, bbh_rows, bbh_table, pooled, trained_for
     from engine.runs.plan import EvalSettings, prepare
     from engine.explorer import write_explorer
+    from engine.models import check_model
     from engine.tasks.spec import parse_depths
     from engine.runs.report import depth_table, plot_depths
 
@@ -37,6 +38,9 @@ def run_demo(args) -> list[dict]:
     out = Path(args.out or f"runs/demo-{datetime.now().strftime('%Y%m%d-%H%M%S')}")
     if out.exists() and any(out.iterdir()):
         raise EngineError(f"{out} already holds a demo: pass another --out folder (or delete that one)")
+    for model in (args.model, args.tuned, args.bbh_tuned if args.bbh_items else None):
+        if model:
+            check_model(model)  # a misspelt --tuned is refused now, not after the base model's runs
     for strategy in strategies + tuned_strategies:  # every strategy and depth is checked before a model loads
         for depth in depths:
             prepare(EvalSettings(task="arithmetic", strategy=strategy, depth=depth, limit=1))

@@ -10,7 +10,6 @@ or not at all, so a file it never saw is read as such.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from engine.errors import EngineError
@@ -39,14 +38,13 @@ def bbh_plans(items: int, model, tuned, backend_name: str, dtype: str, out: Path
 def trained_for(tuned) -> set[str]:
     """The BBH task files an adapter was fine-tuned for, from the `engine-adapter.json` `finetune` wrote beside
     it (a shipped adapter's name or an adapter folder); empty when it does not say."""
-    from engine.models import known_adapters
+    from engine.models import adapter_about, known_adapters
 
-    folder = known_adapters().get(tuned) if tuned else None
-    folder = folder or (Path(tuned) if tuned else None)
-    about = folder / "engine-adapter.json" if folder else None
-    if about is None or not about.is_file():
+    if not tuned:
         return set()
-    return {task.strip() for task in json.loads(about.read_text(encoding="utf-8")).get("task", "").split(",")}
+    folder = known_adapters().get(tuned) or Path(tuned)
+    tasks = adapter_about(folder).get("task", "") if folder.is_dir() else ""
+    return {task.strip() for task in tasks.split(",") if task.strip()}
 
 
 def bbh_rows(base: dict, adapter: dict, trained: set[str]) -> list[dict]:

@@ -254,13 +254,13 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def cmd_models(args) -> int:
-    from engine.models import DEFAULT_MODEL, KNOWN_MODELS, adapter_base, cache_dir, known_adapters
+    from engine.models import DEFAULT_MODEL, KNOWN_MODELS, adapter_about, adapter_base, cache_dir, known_adapters
 
     for name, known in KNOWN_MODELS.items():
         mark = " (default)" if name == DEFAULT_MODEL else ""
         print(f"{name}{mark}: {known.description}")
     for name, folder in known_adapters().items():
-        about = json.loads((folder / "engine-adapter.json").read_text()) if (folder / "engine-adapter.json").exists() else {}
+        about = adapter_about(folder)
         what = f", fine-tuned on {_trained_on(about)}" if about else ""
         print(f"{name}: {adapter_base(folder)} + LoRA adapter{what} (engine/adapters/{name})")
     print(f"also: any local checkpoint directory or Hugging Face id; converted models are cached in {cache_dir()}")

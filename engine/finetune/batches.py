@@ -81,12 +81,16 @@ def training_collator(model, tokenizer, packing: bool, progress=print):
     return with_labelled_logits(collate) if keeps_logits_by_index(model) else collate
 
 
-def learnt_positions(labels):
-    """The positions (columns, over every row of the batch) whose next token is learnt: where logits count."""
+def _following(labels):
+    """Each position's next label (IGNORE after the last): the token that position's logits predict."""
     import torch
 
-    following = torch.nn.functional.pad(labels, (0, 1), value=IGNORE)[:, 1:]
-    return (following != IGNORE).any(dim=0).nonzero().squeeze(-1)
+    return torch.nn.functional.pad(labels, (0, 1), value=IGNORE)[:, 1:]
+
+
+def learnt_positions(labels):
+    """The positions (columns, over every row of the batch) whose next token is learnt: where logits count."""
+    return (_following(labels) != IGNORE).any(dim=0).nonzero().squeeze(-1)
 
 
 def with_labelled_logits(collate):
@@ -106,8 +110,7 @@ def labelled_loss(outputs, labels, num_items_in_batch=None):
     own loss gives from all logits. The Trainer calls it as its `compute_loss_func`."""
     import torch
 
-    following = torch.nn.functional.pad(labels, (0, 1), value=IGNORE)[:, 1:]
-    targets = following[:, learnt_positions(labels)].to(outputs.logits.device)
+    targets = _following(labels)[:, learnt_positions(labels)].to(outputs.logits.device)
     logits = outputs.logits.float()
     loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1),
                                              ignore_index=IGNORE, reduction="sum")

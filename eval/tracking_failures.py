@@ -79,6 +79,9 @@ def main() -> int:
     parser.add_argument("runs", nargs="+", help="run folders holding samples.jsonl of a tracking file")
     parser.add_argument("--out", help="write the counts as JSON here")
     args = parser.parse_args()
+    missing = [folder for folder in args.runs if not (Path(folder) / "samples.jsonl").is_file()]
+    if missing:
+        parser.error(f"{missing[0]} holds no samples.jsonl: pass run folders of `python -m engine eval` (DIR/*/)")
     results = [count(Path(folder)) for folder in args.runs]
     for result in results:
         print(result["run"], result["n"], result["first_wrong"])

@@ -76,7 +76,7 @@ def perfect_step(request, stuck: bool = False) -> str:
                 x, y = (new, y) if dx else (x, new)
         full = f"{sentence}{note} x {x}, y {y}, facing {_HEADINGS[heading]}"
         return full[len(request.continuation or ""):]
-    now, left, options = re.match(r"Now: (.*)\nLeft: (.*)\nOptions: (.*)", user, re.DOTALL).groups()
+    now, left, options = re.match(r"Now: (.*)\nLeft:\s(.*)\nOptions: (.*)", user, re.DOTALL).groups()
     holding = {} if now == "(nobody yet)" else dict(pair.rsplit(" ", 1) for pair in now.split(", "))
     sentence = first_sentence(left)
     if sentence.startswith(("First,", "Then,", "Finally,")):

@@ -12,8 +12,10 @@ it, and writes the letters the model gave (after its "so", if any) into the list
 that person's old letter. It never swaps anything and never matches a thing to an option, so a model that
 writes nothing gets nothing. Each step sees only that list, the sentences left and the options, and the model
 writes two letters per swap, never a whole list, so no step asks it for a longer list than training did (the
-seven-object file is never trained on; measured, its failures were in copying the seventh name, not in the
-swaps). Trained on items of `tasks/tracking-gen.yaml` (`engine.synthetic.trading`).
+seven-object file is never trained on). The sentences left start on a line of their own, so the name the step
+must repeat first is the same tokens in the prompt as in the answer: after "Left: " the seven-object file's
+" Gertrude" is one token the model would have to spell out as "G|ert|rude", and it wrote "Genther" or
+"Gentlewoman" on 218 of 250 items. Trained on items of `tasks/tracking-gen.yaml` (`engine.synthetic.trading`).
 """
 
 import re

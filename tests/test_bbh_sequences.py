@@ -26,7 +26,7 @@ FILES = {"bbh-dyck_languages": ("dyck-gen", 13), "bbh-word_sorting": ("words-gen
 
 
 def _shown(request) -> tuple[str, str]:
-    return re.match(r"\w+: (.*)\nLeft: (.*)", request.messages[-1][1], re.DOTALL).groups()
+    return re.match(r"\w+: (.*)\nLeft:\s(.*)", request.messages[-1][1], re.DOTALL).groups()
 
 
 def perfect_step(request, stuck: bool = False) -> str:
@@ -119,7 +119,7 @@ def test_a_step_the_chain_cannot_follow_ends_the_item_wrong(task, bad, tmp_path)
     """A word that is not among those left (misspelt, or made up), or a symbol other than the first left: the
     step's error is recorded and the item is scored wrong, never skipped."""
     def erring(request):
-        return bad if request.messages[-1][1].count("Left: (none)") == 0 else perfect_step(request)
+        return bad if _shown(request)[1] != "(none)" else perfect_step(request)
 
     summary = run_eval(EvalSettings(task=task, limit=20, out=str(tmp_path / "run")),
                        backend=ScriptedBackend(erring), progress=False)

@@ -10,7 +10,9 @@ the things, the clues and the options (the layout), checks that the model repeat
 model's lines, unchanged, into a fixed program that tries every order of the model's list and returns the one
 option whose condition holds in the only order where every clue's condition holds; the sandbox runs it (time
 and memory limits, no files, no network). It never reads a clue itself, so a model that writes nothing gets
-nothing. Trained on items of `tasks/deduction-gen.yaml` (`engine.synthetic.orderings`; three and five things).
+nothing. The sentences left start a line, so a clue's first name is the same tokens in the prompt as where the
+model's line starts; and a name the model quotes with the space it had inside the sentence (`" tractor"`, one
+token there) is the same name to the program, which only strips that space. Trained on items of `tasks/deduction-gen.yaml` (`engine.synthetic.orderings`; three and five things).
 """
 
 import re
@@ -24,14 +26,21 @@ NONE = "(none)"
 PROGRAM = '''from itertools import permutations
 
 
+class Places(dict):
+    """pos["tractor"] and pos[" tractor"] alike: a name copied with the space it had inside the sentence."""
+
+    def __getitem__(self, name):
+        return dict.__getitem__(self, name.strip())
+
+
 def solution():
-    things = {things}
+    things = [thing.strip() for thing in {things}]
     N = len(things)
     clues = [{clues}]
     options = {{{options}}}
     found = []
     for order in permutations(things):
-        pos = {{thing: place + 1 for place, thing in enumerate(order)}}
+        pos = Places({{thing: place + 1 for place, thing in enumerate(order)}})
         if all(clue(pos) for clue in clues):
             found.append([letter for letter, holds in options.items() if holds(pos)])
     if len(found) != 1 or len(found[0]) != 1:

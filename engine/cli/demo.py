@@ -48,13 +48,12 @@ def run_demo(args) -> list[dict]:
         if args.bbh_items else ({}, {})
     base_label = args.model or "smollm2-135m"
     base_plans = _arithmetic_plans(args, args.model, backend_name, depths, strategies, out, "")
-    done = _run_plans({**base_plans, **bbh_base}, args.model, backend_name, args.dtype)  # one engine for the base
+    done = _run_plans({**base_plans, **bbh_base})  # one engine for the base
     rows = _depth_rows(base_plans, done, args.model, label="")
     if args.tuned:
         tuned_plans = _arithmetic_plans(args, args.tuned, backend_name, depths, tuned_strategies, out, "-tuned")
-        rows += _depth_rows(tuned_plans, _run_plans(tuned_plans, args.tuned, backend_name, args.dtype), args.tuned,
-                            label=" (fine-tuned)")
-    bbh_done = _run_plans(bbh_tuned, args.bbh_tuned, backend_name, args.dtype)
+        rows += _depth_rows(tuned_plans, _run_plans(tuned_plans), args.tuned, label=" (fine-tuned)")
+    bbh_done = _run_plans(bbh_tuned)
     paired = _paired_by_depth(rows, out) if args.tuned else []
     table = depth_table(rows)
     title = f"multi-step arithmetic, {base_label} ({backend_name}), {args.limit} items per depth"
@@ -85,27 +84,17 @@ def _arithmetic_plans(args, model, backend_name, depths, strategies, out, suffix
         for depth in depths for strategy in strategies}
 
 
-def _run_plans(plans: dict, model, backend_name, dtype) -> dict:
-    """Every plan on one engine of `model`, started once with its KV cache sized for the largest run; each run's
-    summary by the plan's key."""
-    from engine.backends import close_backend, load_backend
-    from engine.runs.evaluate import run_eval
-    from engine.runs.kv_work import work_of_plans
+def _run_plans(plans: dict) -> dict:
+    """Every plan on one engine of `model` (`run_on_one_backend`); each run's summary by the plan's key, and a
+    line per run as it ends."""
+    from engine.runs.many import run_on_one_backend
 
-    if not plans:
-        return {}
-    backend = load_backend(backend_name, model, progress=print, dtype=dtype,
-                           kv_work=lambda: work_of_plans(plans.values()))
-    done = {}
-    try:
-        for key, plan in plans.items():
-            summary = done[key] = run_eval(plan, backend=backend)
-            print(f"{Path(plan.settings.out).name:52s} {100 * summary['accuracy']:5.1f}% "
-                  f"[{100 * summary['ci95'][0]:.1f}, {100 * summary['ci95'][1]:.1f}] "
-                  f"unparsed {100 * summary['unparsed_rate']:.1f}%  {summary['wall_seconds']} s")
-    finally:
-        close_backend(backend)
-    return done
+    def say(plan, summary):
+        print(f"{Path(plan.settings.out).name:52s} {100 * summary['accuracy']:5.1f}% "
+              f"[{100 * summary['ci95'][0]:.1f}, {100 * summary['ci95'][1]:.1f}] "
+              f"unparsed {100 * summary['unparsed_rate']:.1f}%  {summary['wall_seconds']} s")
+
+    return dict(zip(plans, run_on_one_backend(list(plans.values()), after_each=say)))
 
 
 def _depth_rows(plans: dict, done: dict, model, label: str) -> list[dict]:

@@ -52,14 +52,16 @@ def plan_runs(fields: dict) -> list:
     return plans
 
 
-def run_many(plans: list, progress: bool = True) -> list[dict]:
-    """Run each plan on one backend; write the side-by-side table beside their folders."""
+def run_on_one_backend(plans: list, progress: bool = True, after_each=None) -> list[dict]:
+    """Each plan (all of one model) on one backend, started once with its KV cache sized for the largest run;
+    nothing loads when every run is already finished. `after_each(plan, summary)` as each run ends."""
     from engine.backends import close_backend, load_backend, resolve_backend_name
     from engine.runs.evaluate import run_eval
     from engine.runs.folder import finished_summary
     from engine.runs.kv_work import work_of_plans
-    from engine.runs.report import interval, pct
 
+    if not plans:
+        return []
     first = plans[0].settings
     backend = None
     if not all(finished_summary(Path(plan.settings.out), plan.settings) for plan in plans):  # a finished rerun loads nothing
@@ -71,9 +73,19 @@ def run_many(plans: list, progress: bool = True) -> list[dict]:
     try:
         for plan in plans:
             summaries.append(run_eval(plan, backend=backend, progress=progress))
+            if after_each:
+                after_each(plan, summaries[-1])
     finally:
         close_backend(backend)
-    out = Path(first.out).parent
+    return summaries
+
+
+def run_many(plans: list, progress: bool = True) -> list[dict]:
+    """Run each plan on one backend; write the side-by-side table beside their folders."""
+    from engine.runs.report import interval, pct
+
+    summaries = run_on_one_backend(plans, progress=progress)
+    out = Path(plans[0].settings.out).parent
     rows = [{"task": s["task"], "strategy": s["strategy"], "depth": s["depth"], "n": s["n"],
              "accuracy": s["accuracy"], "ci95": s["ci95"], "unparsed_rate": s["unparsed_rate"],
              "floor": (s.get("floor") or {}).get("accuracy"), "chance": s.get("chance"),

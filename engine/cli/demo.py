@@ -85,8 +85,8 @@ def _arithmetic_plans(args, model, backend_name, depths, strategies, out, suffix
 
 
 def _run_plans(plans: dict) -> dict:
-    """Every plan on one engine of `model` (`run_on_one_backend`); each run's summary by the plan's key, and a
-    line per run as it ends."""
+    """Every plan (all of one model) on one engine (`run_on_one_backend`); each run's summary by the plan's key,
+    and a line per run as it ends."""
     from engine.runs.many import run_on_one_backend
 
     def say(plan, summary):

@@ -166,6 +166,7 @@ def test_the_demo_writes_an_explorer_that_opens(browser, tmp_path, monkeypatch):
         return ScriptedBackend(reply)
 
     monkeypatch.setattr(engine.backends, "load_backend", load_backend)
+    monkeypatch.setattr("engine.models.check_model", lambda model: ("hub", None))  # "tuned" is scripted, not a model
     args = argparse.Namespace(model=None, backend="hf", dtype="auto", limit=6, depths="1,2", strategies="direct,cot",
                               tuned="tuned", tuned_strategies="cot", bbh_items=0, bbh_tuned="",
                               out=str(tmp_path / "demo"))

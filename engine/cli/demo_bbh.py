@@ -42,8 +42,7 @@ def trained_for(tuned) -> set[str]:
 
     if not tuned:
         return set()
-    folder = known_adapters().get(tuned) or Path(tuned)
-    tasks = adapter_about(folder).get("task", "") if folder.is_dir() else ""
+    tasks = adapter_about(known_adapters().get(tuned) or Path(tuned)).get("task", "")
     return {task.strip() for task in tasks.split(",") if task.strip()}
 
 

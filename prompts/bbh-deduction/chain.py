@@ -12,7 +12,8 @@ option whose condition holds in the only order where every clue's condition hold
 and memory limits, no files, no network). It never reads a clue itself, so a model that writes nothing gets
 nothing. The sentences left start a line, so a clue's first name is the same tokens in the prompt as where the
 model's line starts; and a name the model quotes with the space it had inside the sentence (`" tractor"`, one
-token there) is the same name to the program, which only strips that space. Trained on items of `tasks/deduction-gen.yaml` (`engine.synthetic.orderings`; three and five things).
+token there) is the same name to the program, which only strips that space. Trained on items of
+`tasks/deduction-gen.yaml` (`engine.synthetic.orderings`; three and five things).
 """
 
 import re

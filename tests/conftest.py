@@ -86,7 +86,8 @@ def _isolated_runs(tmp_path, monkeypatch):
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
-def gold_chain_steps(task: str, train_task: str, depth: int, model_dir: str, count: int = 12) -> tuple[list, list]:
+def gold_chain_steps(task: str, train_task: str, depth: int, model_dir: str, count: int = 12,
+                     strategy: str | None = None) -> tuple[list, list]:
     """(each training pair's completion, each gold step) for `count` items of `train_task` at `depth`, run
     teacher-forced through `task`'s own chain: the BBH chain tests hold the two equal, which also proves that
     every gold chain ends at its item's gold (gold_pairs refuses one that does not)."""
@@ -98,7 +99,7 @@ def gold_chain_steps(task: str, train_task: str, depth: int, model_dir: str, cou
     from engine.tasks.spec import load_examples, load_spec
 
     spec, base = load_spec(task)
-    label, chain = select_chain(spec, None, None, base=base)
+    label, chain = select_chain(spec, strategy, None, base=base)
     items = load_examples(load_spec(train_task)[0], base, count, depth, 5)
     pairs = gold_pairs(chain, label, items, [initial_state(e, spec, []) for e in items],
                        AutoTokenizer.from_pretrained(model_dir), chain_writer(chain, label), spec.answer_type)

@@ -31,29 +31,63 @@ MAX_DEPTH = 12
 PREFIX = "arith-two"
 OPERATORS = ("+", "-", "*")
 _GROUP = re.compile(r"\(([^()]*)\)")
+_TOKEN = re.compile(r"[()]|[^\s()]+")
 
 
 def _calc(left: int, op: str, right: int) -> int:
     return left + right if op == "+" else left - right if op == "-" else left * right
 
 
+def _tokens(expression: str) -> list[str]:
+    return _TOKEN.findall(expression)
+
+
+def _text(tokens: list[str]) -> str:
+    return " ".join(tokens).replace("( ", "(").replace(" )", ")")
+
+
+def put_result(expression: str, calculation: tuple[str, str, str], value: str) -> str:
+    """`expression` with the first place where the calculation's three tokens stand side by side (`-2`, `*`,
+    `6`) replaced by `value`; a group left with one number loses its parentheses. This is layout, not
+    arithmetic: the calculation is whatever was written, right or wrong, and it is placed where it stands.
+    Raises ValueError when the calculation stands nowhere in `expression`.
+
+    >>> put_result("((8 - 2 + -2 * 6) * (3 - 1))", ("-2", "*", "6"), "-12")
+    '((8 - 2 + -12) * (3 - 1))'
+    >>> put_result("((8 - 2) * -4)", ("8", "-", "2"), "6")
+    '(6 * -4)'
+    """
+    tokens, wanted = _tokens(expression), list(calculation)
+    at = next((i for i in range(len(tokens) - 2) if tokens[i: i + 3] == wanted), None)
+    if at is None:
+        raise ValueError(f"the calculation {' '.join(calculation)!r} is not in {expression!r}")
+    tokens[at: at + 3] = [value]
+    if 0 < at < len(tokens) - 1 and tokens[at - 1] == "(" and tokens[at + 1] == ")":
+        tokens[at - 1: at + 2] = [value]
+    return _text(tokens)
+
+
+def first_group(expression: str) -> str:
+    """The first group that holds no other group, without its parentheses (all of `expression` if none)."""
+    match = _GROUP.search(expression)
+    return match.group(1) if match else expression
+
+
+def next_calculation(expression: str) -> tuple[str, str, str]:
+    """(left, operator, right) of the calculation the rules do next: in the first group that holds no other
+    group, the leftmost `*`, else the leftmost `+` or `-`."""
+    inner = first_group(expression).split()
+    ops = range(1, len(inner), 2)  # the operators' positions
+    at = next((i for i in ops if inner[i] == "*"), ops[0])
+    left, op, right = inner[at - 1: at + 2]
+    return left, op, right
+
+
 def rewrite(expression: str) -> tuple[str, str]:
     """(the annotation of the next calculation, the expression after it) for an expression in this form."""
-    match = _GROUP.search(expression)
-    inner = match.group(1) if match else expression
-    tokens = inner.split()
-    ops = range(1, len(tokens), 2)  # the operators' positions
-    at = next((i for i in ops if tokens[i] == "*"), ops[0])
-    left, op, right = int(tokens[at - 1]), tokens[at], int(tokens[at + 1])
-    value = _calc(left, op, right)
-    tokens[at - 1: at + 2] = [str(value)]
-    reduced = " ".join(tokens)
-    if match:
-        reduced = reduced if len(tokens) == 1 else f"({reduced})"
-        expression = expression[: match.start()] + reduced + expression[match.end():]
-    else:
-        expression = reduced
-    return f"<<{left}{op}{right}={value}>>", expression
+    left, op, right = next_calculation(expression)
+    value = str(_calc(int(left), op, int(right)))
+    return f"<<{left}{op}{right}={value}>>", put_result(expression, (left, op, right), value)
 
 
 def solve(expression: str) -> list[str]:

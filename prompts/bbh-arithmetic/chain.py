@@ -21,13 +21,13 @@ right one; with `place` it cannot, so `place` measures the calculations themselv
 
 import re
 
-from engine import CalcStep, SamplingSettings, gold_from_steps, state_loop
-from engine.sandbox.calculator import calculate as calculator
-from engine.synthetic.multistep_arithmetic import first_group, next_calculation, put_result
+from engine import CalcStep, SamplingSettings, gold_from_steps, put_result, state_loop
 
 MAX_STEPS = 12
 """Calculations of BIG-Bench-Hard's items (two groups of four numbers: 7) and the answer, with slack."""
 
+_GROUP = re.compile(r"\(([^()]*)\)")
+_GOLD_NOTE = re.compile(r"<<(-?\d+)([-+*])(-?\d+)=(-?\d+)>>")
 _CALCULATION = re.compile(r"<<\s*(-?\d+)\s*([-+*])\s*(-?\d+)\s*=\s*(-?\d+)\s*>>")
 
 
@@ -61,12 +61,14 @@ def _put_calculation(state: dict, text: str) -> None:
 
 def _place_gold(example, state: dict) -> str:
     """What a perfect model writes at a `place` step: the first innermost bracket, then its next calculation (with
-    the calculator's result, as the step's record holds it); or the answer once one number is left."""
+    the calculator's result, as the step's record holds it), taken from the item's gold steps; or the answer once
+    one number is left."""
     now = state["now"]
     if " " not in now.strip("()"):
         return f"The answer is {now.strip('()')}."
-    left, op, right = next_calculation(now)
-    return f"Bracket: ( {first_group(now)} ) << {left} {op} {right} ={calculator(f'{left} {op} {right}')}>>"
+    left, op, right, value = _GOLD_NOTE.match(gold_from_steps("step", example, state)).groups()
+    group = _GROUP.search(now)
+    return f"Bracket: ( {group.group(1) if group else now} ) << {left} {op} {right} ={value}>>"
 
 
 def place(spec):

@@ -38,10 +38,6 @@ def _calc(left: int, op: str, right: int) -> int:
     return left + right if op == "+" else left - right if op == "-" else left * right
 
 
-def _tokens(expression: str) -> list[str]:
-    return _TOKEN.findall(expression)
-
-
 def _text(tokens: list[str]) -> str:
     return " ".join(tokens).replace("( ", "(").replace(" )", ")")
 
@@ -57,7 +53,7 @@ def put_result(expression: str, calculation: tuple[str, str, str], value: str) -
     >>> put_result("((8 - 2) * -4)", ("8", "-", "2"), "6")
     '(6 * -4)'
     """
-    tokens, wanted = _tokens(expression), list(calculation)
+    tokens, wanted = _TOKEN.findall(expression), list(calculation)
     at = next((i for i in range(len(tokens) - 2) if tokens[i: i + 3] == wanted), None)
     if at is None:
         raise ValueError(f"the calculation {' '.join(calculation)!r} is not in {expression!r}")

@@ -27,7 +27,6 @@ MAX_STEPS = 12
 """Calculations of BIG-Bench-Hard's items (two groups of four numbers: 7) and the answer, with slack."""
 
 _GROUP = re.compile(r"\(([^()]*)\)")
-_GOLD_NOTE = re.compile(r"<<(-?\d+)([-+*])(-?\d+)=(-?\d+)>>")
 _CALCULATION = re.compile(r"<<\s*(-?\d+)\s*([-+*])\s*(-?\d+)\s*=\s*(-?\d+)\s*>>")
 
 
@@ -66,7 +65,7 @@ def _place_gold(example, state: dict) -> str:
     now = state["now"]
     if " " not in now.strip("()"):
         return f"The answer is {now.strip('()')}."
-    left, op, right, value = _GOLD_NOTE.match(gold_from_steps("step", example, state)).groups()
+    left, op, right, value = _CALCULATION.match(gold_from_steps("step", example, state)).groups()
     group = _GROUP.search(now)
     return f"Bracket: ( {group.group(1) if group else now} ) << {left} {op} {right} ={value}>>"
 

@@ -67,6 +67,7 @@ def test_normalize_number(text, expected):
         ("I have 3 apples and 5 pears", "5"),
         ("Total cost: $1,234.50", "1234.5"),
         ("so x = -7", "-7"),
+        ("The answer is \u221225.", "-25"),  # the Unicode minus is a sign too
         ("pages 3-4", "4"),  # a hyphen, not a minus sign
         ("The total is 18.", "18"),
         ("half is 0.5 of it", "0.5"),

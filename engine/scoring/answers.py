@@ -38,9 +38,9 @@ __all__ = [
 _NUMBER_RE = re.compile(r"[-+]?(?:(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|\.\d+)")
 
 # A number inside running text. A minus sign only counts when it does not follow a word character, so the
-# "-" in "3-4" or "x-2" is a hyphen, not a sign.
+# "-" in "3-4" or "x-2" is a hyphen, not a sign; the Unicode minus (U+2212) is a sign too, as in normalize_number.
 _NUMBER_IN_TEXT_RE = re.compile(
-    r"(?:(?<![\w.])-)?\$?(?:(?:\d{1,3}(?:,\d{3})+(?!\d)|\d+)(?:\.\d+)?|(?<!\d)\.\d+)"
+    r"(?:(?<![\w.])[-\u2212])?\$?(?:(?:\d{1,3}(?:,\d{3})+(?!\d)|\d+)(?:\.\d+)?|(?<!\d)\.\d+)"
 )
 
 # "the answer is X", "So the answer is: X", "Final answer: X". Only the phrase is matched (X, the rest of the

@@ -197,6 +197,43 @@ def test_a_merged_adapter_answers_as_base_plus_adapter_not_as_the_base(tmp_path,
     torch.testing.assert_close(answer, with_adapter, rtol=1e-4, atol=1e-4)  # ... and the merged model gives it
 
 
+def _validating(monkeypatch, accuracy: float) -> None:
+    """Every validation scores `accuracy`, whatever the model."""
+    import engine.finetune.run as run
+
+    monkeypatch.setattr(run, "_validator", lambda *args: lambda model, tokenizer: accuracy)
+
+
+def test_equal_validations_keep_the_later_checkpoint(tmp_path, tiny_model_dir, monkeypatch):
+    """The library keeps the first of equal scores; the engine ranks a tie to the checkpoint that trained longer."""
+    monkeypatch.setenv("ENGINE_CACHE", str(tmp_path / "cache"))
+    _validating(monkeypatch, 0.5)
+    (round_,) = finetune(progress=lambda m: None, **small(tmp_path, tiny_model_dir))["rounds"]
+    assert round_["steps"] == 8 and round_["loaded_step"] == 8 and round_["best_validation_accuracy"] == 0.5
+
+
+@pytest.mark.parametrize("train_task, steps", [(None, 4), ("arithmetic", 8)])
+def test_a_perfect_validation_stops_only_a_run_validated_on_its_own_task(train_task, steps, tmp_path,
+                                                                        tiny_model_dir, monkeypatch):
+    """Perfect on the task's own items: nothing left to gain. Perfect on a --train-task generator's items: the real
+    items may still go wrong, so the run spends its budget."""
+    monkeypatch.setenv("ENGINE_CACHE", str(tmp_path / "cache"))
+    _validating(monkeypatch, 1.0)
+    task = "arithmetic" if train_task is None else _their_arithmetic(tmp_path)
+    options = small(tmp_path, tiny_model_dir, task=task, train_task=train_task, test_items=2)
+    (round_,) = finetune(progress=lambda m: None, **options)["rounds"]
+    assert round_["steps"] == steps and round_["loaded_step"] == steps
+
+
+def _their_arithmetic(tmp_path) -> str:
+    """A task of items in the arithmetic form from a data file, to test on (it has no training split)."""
+    rows = [{"question": e.question, "answer": e.gold} for e in arithmetic.generate(6, 3, seed=99)]
+    (tmp_path / "theirs.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    (tmp_path / "theirs.yaml").write_text("name: theirs\nsource: {path: theirs.jsonl}\nanswer_type: number\n"
+                                          "parser: number\nstrategies: [direct, cot, stepwise]\n")
+    return str(tmp_path / "theirs.yaml")
+
+
 def test_a_stopped_run_resumes_from_its_last_checkpoint(tmp_path, tiny_model_dir, monkeypatch):
     import engine.finetune.train as train
     from transformers import TrainerCallback

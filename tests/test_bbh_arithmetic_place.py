@@ -18,27 +18,20 @@ from engine.backends import ScriptedBackend
 from engine.runs.evaluate import run_eval
 from engine.runs.plan import EvalSettings
 from engine.synthetic.multistep_arithmetic import next_calculation, put_result
-from engine.tasks.spec import PROJECT_ROOT
-from engine.tasks.user_code import import_file
-
-_CHAIN = import_file(PROJECT_ROOT / "prompts" / "bbh-arithmetic" / "chain.py", "chain file")
-MINUS, shown = _CHAIN.MINUS, _CHAIN.shown
 
 TASK = "bbh-multistep_arithmetic_two"
 
 
 def _expression(request) -> str:
-    """The expression a step shows, back in the question's own form (no inner spaces, `-` for each sign)."""
     assert "name its next calculation" in request.messages[0][1]
     shown = re.fullmatch(r"Expression: (.*)", request.messages[-1][1]).group(1)
-    assert not re.search(r"-\d", shown)  # every sign is shown as U+2212, never as the minus operator's "-"
-    return shown.replace("( ", "(").replace(" )", ")").replace(MINUS, "-")
+    return shown.replace("( ", "(").replace(" )", ")")
 
 
 def _named(request, mistake: str | None = None) -> str:
     expression = _expression(request)
     if " " not in expression:
-        return f"The answer is {expression.replace('-', MINUS)}."
+        return f"The answer is {expression}."
     left, op, right = next_calculation(expression)
     if mistake == "left to right":  # always the first operator of the group, * or not
         inner = re.search(r"\(([^()]*)\)", expression)
@@ -46,10 +39,7 @@ def _named(request, mistake: str | None = None) -> str:
     if mistake == "drops a sign":
         left = left.lstrip("-")
     group = re.search(r"\(([^()]*)\)", expression).group(1)
-    if mistake == "ascii signs":  # the calculation written with "-" for its sign: the same calculation
-        return f"Bracket: ( {group} ) << {left} {op} {right} = whatever the model writes here, the calculator overwrites"
-    named = shown(f"{group} << {left} {op} {right}")
-    return f"Bracket: ( {named} = whatever the model writes here, the calculator overwrites"
+    return f"Bracket: ( {group} ) << {left} {op} {right} = whatever the model writes here, the calculator overwrites"
 
 
 def _run(tmp_path, model, **settings) -> tuple[dict, list[dict]]:
@@ -66,16 +56,6 @@ def test_a_model_that_names_each_calculation_right_scores_every_real_item(tmp_pa
     steps = [s for s in rows[0]["steps"] if s["step"] == "step"]
     assert steps[0]["outputs"][0].startswith("Bracket: ( ") and steps[0]["tool_calls"]  # the calculator computed it
     assert steps[-1]["outputs"] == [f"The answer is {rows[0]['gold']}."]
-
-
-def test_a_sign_written_as_the_operator_token_names_the_same_calculation(tmp_path):
-    summary, _ = _run(tmp_path, lambda request: _named(request, "ascii signs"), limit=40)
-    assert summary["n"] == 40 and summary["accuracy"] == 1.0
-
-
-def test_place_shows_each_sign_apart_from_the_minus_operator():
-    assert shown("((-9 - 1 * 5 * -5) - (-2 + 3 - -1 * 7))") == "( ( −9 - 1 * 5 * −5 ) - ( −2 + 3 - −1 * 7 ) )"
-    assert shown("-12") == "−12" and shown("(4 - 2)") == "( 4 - 2 )"
 
 
 def test_a_wrong_order_of_calculations_is_followed_to_its_own_answer(tmp_path):
@@ -111,5 +91,5 @@ def test_put_result_places_only_what_stands_there():
 
 def test_gold_chains_of_generated_items_end_at_their_gold(default_model_dir):
     completions, _ = gold_chain_steps(TASK, "arithmetic-two-gen", 4, default_model_dir, strategy="place")
-    assert re.fullmatch(r"Bracket: \( [^()-]* \) << −?\d+ [-+*] −?\d+ =-?\d+>>", completions[0].replace(" - ", " + "))
+    assert re.fullmatch(r"Bracket: \( [^()]* \) << -?\d+ [-+*] -?\d+ =-?\d+>>", completions[0])
     assert sum(c.startswith("The answer is ") for c in completions) == 12  # one answer per item, at its end

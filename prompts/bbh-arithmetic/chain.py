@@ -8,10 +8,8 @@ expression, runs the calculator on the annotation the model wrote, and shows eac
 model wrote last. Trained on items of `tasks/arithmetic-two-gen.yaml` (`engine.synthetic.multistep_arithmetic`).
 
 `place` asks less of the model: it copies the first bracket with no bracket inside, then names that bracket's
-next calculation, `Bracket: ( −9 - 1 * 5 * −5 ) << 1 * 5 =`. The chain shows the expression with a space
-around every token, so that what the model copies is the same tokens in the prompt as in its answer, and a
-number's sign as `−` (U+2212), a token of its own: written `-`, the sign of `9 - -6 * 9` was the same token as
-the minus before it, and the model named `6 * 9` on 30 of the 53 items a single-family adapter got wrong. The
+next calculation, `Bracket: ( -9 - 1 * 5 * -5 ) << 1 * 5 =`. The template shows the expression with a space
+around every token, so that what the model copies is the same tokens in the prompt as in its answer. The
 calculator writes `5>>`; the chain's code lays the next expression out by putting the result where the
 model's calculation stands (`put_result`: the first place where the three tokens it wrote stand side by
 side; a calculation that stands nowhere ends the item unanswered). The bracket the model copied is its own
@@ -29,19 +27,7 @@ MAX_STEPS = 12
 """Calculations of BIG-Bench-Hard's items (two groups of four numbers: 7) and the answer, with slack."""
 
 _GROUP = re.compile(r"\(([^()]*)\)")
-_CALCULATION = re.compile(r"<<\s*([-−]?\d+)\s*([-+*])\s*([-−]?\d+)\s*=\s*(-?\d+)\s*>>")
-_SIGN = re.compile(r"-(?=\d)")
-MINUS = "\u2212"
-"""How `place` shows a number's sign: not the minus operator's token."""
-
-
-def shown(expression: str) -> str:
-    """`expression` as a `place` step sees it: a space inside each parenthesis, each sign as MINUS.
-
-    >>> shown("((-9 - 1 * 5) - -2)")
-    '( ( −9 - 1 * 5 ) - −2 )'
-    """
-    return _SIGN.sub(MINUS, expression.replace("(", "( ").replace(")", " )"))
+_CALCULATION = re.compile(r"<<\s*(-?\d+)\s*([-+*])\s*(-?\d+)\s*=\s*(-?\d+)\s*>>")
 
 
 def _start(state: dict) -> None:
@@ -68,14 +54,8 @@ def _put_calculation(state: dict, text: str) -> None:
     match = _CALCULATION.search(text)
     if match is None:
         raise ValueError(f"the step wrote no calculation of two numbers: {text[:60]!r}")
-    left, op, right, value = (part.replace(MINUS, "-") for part in match.groups())
+    left, op, right, value = match.groups()
     state["now"] = put_result(state["now"], (left, op, right), value)
-    state["shown"] = shown(state["now"])
-
-
-def _start_shown(state: dict) -> None:
-    _start(state)
-    state["shown"] = shown(state["now"])
 
 
 def _place_gold(example, state: dict) -> str:
@@ -84,17 +64,17 @@ def _place_gold(example, state: dict) -> str:
     one number is left."""
     now = state["now"]
     if " " not in now.strip("()"):
-        return f"The answer is {shown(now.strip('()'))}."
+        return f"The answer is {now.strip('()')}."
     left, op, right, value = _CALCULATION.match(gold_from_steps("step", example, state)).groups()
     group = _GROUP.search(now)
-    return f"Bracket: ( {shown(group.group(1) if group else now)} ) << {shown(f'{left} {op} {right}')} ={value}>>"
+    return f"Bracket: ( {group.group(1) if group else now} ) << {left} {op} {right} ={value}>>"
 
 
 def place(spec):
     # one request per step: up to the annotation's "=", after which the calculator writes the result
     step = CalcStep("step", "place.jinja", SamplingSettings(max_tokens=32, stop=("\n",)), max_calls=1,
                     gold=_place_gold)
-    return state_loop(step, _start_shown, spec.parser, MAX_STEPS, advance=_put_calculation, lays_out={"shown"})
+    return state_loop(step, _start, spec.parser, MAX_STEPS, advance=_put_calculation)
 
 
 gold = gold_from_steps

@@ -89,7 +89,7 @@ def perfect_step(request, stuck: bool = False) -> str:
     if thing and person not in holding:  # who has what: the letter of the option it is
         return f"{sentence} {person} {letters[thing[0]]}."
     person = re.search(r", (\w+) (?:has|is|plays|owns|grows|holds)", left).group(1)
-    return f"So {person} {holding[person]}. The answer is ({holding[person]})."
+    return f"{person} {holding[person]}. The answer is ({holding[person]})."
 
 
 @pytest.mark.parametrize("task", FILES)

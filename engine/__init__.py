@@ -7,7 +7,8 @@ can change without breaking them. Names load on first use (scipy and the backend
 
     chains/    Step, Sequence, Decompose, Loop, Vote, Compute, Program, Calculator, CalcStep; run_all;
                state_loop, follow_first, gold_from_steps (state-tracking chains)
-    synthetic/ put_result (lays out an expression with a calculation's result in place)
+    synthetic/ put_result, first_group (lay out an expression: a calculation's result in place, its first
+               innermost group)
     backends/  load_backend, close_backend, ScriptedBackend
     runs/      EvalSettings, prepare, run_eval, verify_run, compare_runs
     finetune/  FinetuneSettings, run_finetune
@@ -39,6 +40,7 @@ _EXPORTS = {
     "follow_first": "engine.chains.follow",
     "gold_from_steps": "engine.chains.follow",
     "put_result": "engine.synthetic.multistep_arithmetic",
+    "first_group": "engine.synthetic.multistep_arithmetic",
     # requests, sampling and backends
     "SamplingSettings": "engine.sampling",
     "GenerationRequest": "engine.generation",
@@ -116,7 +118,7 @@ if TYPE_CHECKING:  # what type checkers and editors see; at run time the names a
     from engine.runs.plan import EvalSettings, RunPlan, prepare
     from engine.runs.verify import verify_run
     from engine.sampling import SamplingSettings
-    from engine.synthetic.multistep_arithmetic import put_result
+    from engine.synthetic.multistep_arithmetic import first_group, put_result
     from engine.scoring.answers import (answers_match, extract_answer_is, extract_bool, extract_choice,
                                         extract_free_text, extract_number, extract_yes_no)
     from engine.scoring.parsers import is_correct

@@ -6,6 +6,7 @@ embedded SmolLM2-135M; tests marked `vllm` share one vLLM engine per session (st
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -104,3 +105,11 @@ def gold_chain_steps(task: str, train_task: str, depth: int, model_dir: str, cou
     pairs = gold_pairs(chain, label, items, [initial_state(e, spec, []) for e in items],
                        AutoTokenizer.from_pretrained(model_dir), chain_writer(chain, label), spec.answer_type)
     return [pair.completion for pair in pairs], [step for e in items for step in e.gold_steps]
+
+
+def real_task(tmp_path, rows) -> str:
+    """A task of someone else's items in the arithmetic form, from a data file (tested only: no train split)."""
+    (tmp_path / "theirs.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    (tmp_path / "theirs.yaml").write_text("name: theirs\nsource: {path: theirs.jsonl}\nanswer_type: number\n"
+                                          "parser: number\nstrategies: [direct, cot, stepwise]\n")
+    return str(tmp_path / "theirs.yaml")

@@ -3,6 +3,7 @@
 import json
 
 import pytest
+from conftest import real_task
 
 from engine.backends import ScriptedBackend
 from engine.cli.main import main
@@ -219,19 +220,11 @@ def test_a_perfect_validation_stops_only_a_run_validated_on_its_own_task(train_t
     items may still go wrong, so the run spends its budget."""
     monkeypatch.setenv("ENGINE_CACHE", str(tmp_path / "cache"))
     _validating(monkeypatch, 1.0)
-    task = "arithmetic" if train_task is None else _their_arithmetic(tmp_path)
+    rows = [{"question": e.question, "answer": e.gold} for e in arithmetic.generate(6, 3, seed=99)]
+    task = "arithmetic" if train_task is None else real_task(tmp_path, rows)
     options = small(tmp_path, tiny_model_dir, task=task, train_task=train_task, test_items=2)
     (round_,) = finetune(progress=lambda m: None, **options)["rounds"]
     assert round_["steps"] == steps and round_["loaded_step"] == steps
-
-
-def _their_arithmetic(tmp_path) -> str:
-    """A task of items in the arithmetic form from a data file, to test on (it has no training split)."""
-    rows = [{"question": e.question, "answer": e.gold} for e in arithmetic.generate(6, 3, seed=99)]
-    (tmp_path / "theirs.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
-    (tmp_path / "theirs.yaml").write_text("name: theirs\nsource: {path: theirs.jsonl}\nanswer_type: number\n"
-                                          "parser: number\nstrategies: [direct, cot, stepwise]\n")
-    return str(tmp_path / "theirs.yaml")
 
 
 def test_a_stopped_run_resumes_from_its_last_checkpoint(tmp_path, tiny_model_dir, monkeypatch):

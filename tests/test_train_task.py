@@ -5,20 +5,14 @@ import json
 
 import pytest
 
+from conftest import real_task
+
 from engine.cli.main import main
 from engine.errors import EngineError
 from engine.finetune.data import TRAIN_SEED, VALIDATION_SEED, build_splits, question_hash
 from engine.finetune.settings import FinetuneSettings
 from engine.synthetic import arithmetic
 from engine.tasks.spec import load_spec
-
-
-def real_task(tmp_path, rows) -> str:
-    """A task of someone else's items in the arithmetic form, from a data file (tested only: no train split)."""
-    (tmp_path / "theirs.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
-    (tmp_path / "theirs.yaml").write_text("name: theirs\nsource: {path: theirs.jsonl}\nanswer_type: number\n"
-                                          "parser: number\nstrategies: [direct, cot, stepwise]\n")
-    return str(tmp_path / "theirs.yaml")
 
 
 def settings(task, **more):

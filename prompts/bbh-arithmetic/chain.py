@@ -21,12 +21,11 @@ right one; with `place` it cannot, so `place` measures the calculations themselv
 
 import re
 
-from engine import CalcStep, SamplingSettings, gold_from_steps, put_result, state_loop
+from engine import CalcStep, SamplingSettings, first_group, gold_from_steps, put_result, state_loop
 
 MAX_STEPS = 12
 """Calculations of BIG-Bench-Hard's items (two groups of four numbers: 7) and the answer, with slack."""
 
-_GROUP = re.compile(r"\(([^()]*)\)")
 _CALCULATION = re.compile(r"<<\s*(-?\d+)\s*([-+*])\s*(-?\d+)\s*=\s*(-?\d+)\s*>>")
 
 
@@ -66,8 +65,7 @@ def _place_gold(example, state: dict) -> str:
     if " " not in now.strip("()"):
         return f"The answer is {now.strip('()')}."
     left, op, right, value = _CALCULATION.match(gold_from_steps("step", example, state)).groups()
-    group = _GROUP.search(now)
-    return f"Bracket: ( {group.group(1) if group else now} ) << {left} {op} {right} ={value}>>"
+    return f"Bracket: ( {first_group(now)} ) << {left} {op} {right} ={value}>>"
 
 
 def place(spec):

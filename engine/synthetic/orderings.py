@@ -8,8 +8,8 @@ random, true of a hidden order, until that order is the only one they allow.
 
 The gold steps are what a careful reader writes as a program, one line a step: the things, as a Python list of
 their names; for each clue, the clue again and a condition on `pos` (each thing's place, from 1) and `N` (how
-many there are), such as `pos["fern"] < pos["cactus"]` or `pos["tulip"] == N - 1`; and the same for each
-option. The chain (`prompts/bbh-deduction/chain.py`) puts those lines into a fixed search over every order,
+many there are), such as `pos[" fern"] < pos[" cactus"]` or `pos[" tulip"] == N - 1` (each name quoted with the space it has
+inside a sentence, so it is the same token there as in the model's line); and the same for each option. The chain (`prompts/bbh-deduction/chain.py`) puts those lines into a fixed search over every order,
 which the sandbox runs; the answer is the option that holds in the one order every clue allows.
 
 One real item, `generate(1, 3, seed=0)[0]`:
@@ -22,12 +22,12 @@ One real item, `generate(1, 3, seed=0)[0]`:
                      '(B) The shallots are the second-cheapest\n(C) The parsnips are the second-cheapest',
             gold='(C)',
             fields={},
-            gold_steps=('["turnips", "shallots", "parsnips"]',
-                        'The shallots are the cheapest. pos["shallots"] == 1',
-                        'The turnips are more expensive than the parsnips. pos["turnips"] > pos["parsnips"]',
-                        '(A) The turnips are the second-cheapest. pos["turnips"] == 2',
-                        '(B) The shallots are the second-cheapest. pos["shallots"] == 2',
-                        '(C) The parsnips are the second-cheapest. pos["parsnips"] == 2'),
+            gold_steps=('[" turnips", " shallots", " parsnips"]',
+                        'The shallots are the cheapest. pos[" shallots"] == 1',
+                        'The turnips are more expensive than the parsnips. pos[" turnips"] > pos[" parsnips"]',
+                        '(A) The turnips are the second-cheapest. pos[" turnips"] == 2',
+                        '(B) The shallots are the second-cheapest. pos[" shallots"] == 2',
+                        '(C) The parsnips are the second-cheapest. pos[" parsnips"] == 2'),
             sub_questions=None)
 """
 
@@ -103,18 +103,26 @@ def _at(scene: Scene, place: int, n: int) -> tuple[str, str]:
 
 def _absolute(scene: Scene, thing: str, place: int, n: int) -> tuple[str, str]:
     words, rhs = _at(scene, place, n)
-    return f"{_name(scene, thing)} {scene.verb} {words}", f'pos["{thing}"] == {rhs}'
+    return f"{_name(scene, thing)} {scene.verb} {words}", f'pos[{_quoted(thing)}] == {rhs}'
 
 
 def _relative(scene: Scene, a: str, b: str, a_first: bool) -> tuple[str, str]:
     relation = scene.before if a_first else scene.after
     return f"{_name(scene, a)} {scene.verb} {relation} {_name(scene, b, capital=False)}", \
-        f'pos["{a}"] {"<" if a_first else ">"} pos["{b}"]'
+        f'pos[{_quoted(a)}] {"<" if a_first else ">"} pos[{_quoted(b)}]'
+
+
+def _quoted(thing: str) -> str:
+    """A thing's name quoted with the space it has in the sentences, `" fern"`: inside a sentence " fern" is one
+    token, and the model's line starts that token right after the quote, as it stands in the prompt (`"fern"`
+    would make it spell the word from a start it never saw there; the program strips the space)."""
+    return f'" {thing}"'
 
 
 def holds(condition: str, pos: dict[str, int]) -> bool:
     """Whether one of this module's conditions holds for places `pos` (the gold steps' own text only)."""
-    return bool(eval(condition, {"__builtins__": {}}, {"pos": pos, "N": len(pos)}))  # noqa: S307
+    places = {f" {thing.strip()}": place for thing, place in pos.items()}  # names quoted as `_quoted` writes them
+    return bool(eval(condition, {"__builtins__": {}}, {"pos": places, "N": len(pos)}))  # noqa: S307
 
 
 def _item(rng: random.Random, depth: int, item_id: str):
@@ -147,7 +155,7 @@ def _item(rng: random.Random, depth: int, item_id: str):
                      + [f"{text}." for text, _ in clues])
     question = story + "\nOptions:\n" + "\n".join(f"({letter}) {text}" for letter, (text, _) in zip(letters, options))
     gold_letter = letters[things.index(order[asked - 1])]
-    steps = ["[" + ", ".join(f'"{t}"' for t in things) + "]"]
+    steps = ["[" + ", ".join(_quoted(t) for t in things) + "]"]
     steps += [f"{text}. {condition}" for text, condition in clues]
     steps += [f"({letter}) {text}. {condition}" for letter, (text, condition) in zip(letters, options)]
     return Example(id=item_id, question=question, gold=f"({gold_letter})", fields={}, gold_steps=tuple(steps))

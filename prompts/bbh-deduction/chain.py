@@ -2,17 +2,18 @@
 time, which the sandbox runs: `eval --task bbh-logical_deduction_five_objects --strategy program`.
 
 What the model writes: first the things, as a Python list of their names, from the sentence that names them
-(`["fern", "cactus", "orchid"]`); then for each clue, the clue word for word and its condition on `pos` (each
+(`[" fern", " cactus", " orchid"]`); then for each clue, the clue word for word and its condition on `pos` (each
 thing's place, from 1 at the start of the scene's order: the left, the oldest, the cheapest, the first to
-finish) and `N` (how many there are): `The fern is to the left of the cactus. pos["fern"] < pos["cactus"]`;
+finish) and `N` (how many there are): `The fern is to the left of the cactus. pos[" fern"] < pos[" cactus"]`;
 then the same for each option. What the chain's code does: it cuts the question into the sentence that names
 the things, the clues and the options (the layout), checks that the model repeated each one, and puts the
 model's lines, unchanged, into a fixed program that tries every order of the model's list and returns the one
 option whose condition holds in the only order where every clue's condition holds; the sandbox runs it (time
 and memory limits, no files, no network). It never reads a clue itself, so a model that writes nothing gets
 nothing. The sentences left start a line, so a clue's first name is the same tokens in the prompt as where the
-model's line starts; and a name the model quotes with the space it had inside the sentence (`" tractor"`, one
-token there) is the same name to the program, which only strips that space. Trained on items of
+model's line starts; and each name is quoted with the space it has inside a sentence (`" tractor"`, one token
+there, where `"tractor"` would make the model spell the word from a start it never saw), which the program
+strips (a name quoted without it is the same name). Trained on items of
 `tasks/deduction-gen.yaml` (`engine.synthetic.orderings`; three and five things).
 """
 

@@ -26,7 +26,13 @@ FILES = {"bbh-dyck_languages": ("dyck-gen", 13), "bbh-word_sorting": ("words-gen
 
 
 def _shown(request) -> tuple[str, str]:
-    return re.match(r"\w+: (.*)\nLeft:\s(.*)", request.messages[-1][1], re.DOTALL).groups()
+    return re.match(r"\w+: (.*)\nLeft:\s(.*?)(?:\nClosed: .*)?$", request.messages[-1][1], re.DOTALL).groups()
+
+
+def _closed(request) -> str:
+    """The closing brackets the dyck chain shows as written so far ('' for none)."""
+    closed = re.search(r"\nClosed: (.*)", request.messages[-1][1]).group(1)
+    return "" if closed == "(none)" else closed
 
 
 def perfect_step(request, stuck: bool = False) -> str:
@@ -34,8 +40,10 @@ def perfect_step(request, stuck: bool = False) -> str:
     now, left = _shown(request)
     if "brackets still open" in request.messages[0][1]:
         stack = [] if now == "empty" else now.split()
-        if left == "(none)":
-            return f"The answer is {brackets.closing(stack)}."
+        if left == "(none)":  # close the last one open, one a step; with none open, the closers written
+            if not stack:
+                return f"The answer is {_closed(request)}."
+            return f"{brackets.PAIRS[stack[-1]]} -> {' '.join(stack[:-1]) or 'empty'}"
         symbol = left.split()[0]
         if not stuck:
             stack = stack + [symbol] if symbol in brackets.PAIRS else stack[:-1]
@@ -101,6 +109,29 @@ def test_a_word_missing_doubled_or_misspelt_is_wrong():
             assert not is_correct(parse(f"The answer is {' '.join(wrong)}."), item, spec.answer_type), wrong
         checked += 1
     assert checked > 200
+
+
+def test_dyck_closers_are_the_models_own_one_a_step(tmp_path):
+    """With no symbol left the model closes one bracket a step; the chain keeps the closer it wrote, of whatever
+    kind (it never matches one itself), and a step that writes no closer ends the item."""
+    def closer(kind: str):
+        def write(request):
+            now, left = _shown(request)
+            if left != "(none)" or now == "empty":
+                return perfect_step(request)
+            return f"{kind} -> {' '.join(now.split()[:-1]) or 'empty'}"
+        return write
+
+    always = run_eval(EvalSettings(task="bbh-dyck_languages", limit=40, out=str(tmp_path / "paren")),
+                      backend=ScriptedBackend(closer(")")), progress=False)
+    rows = [json.loads(line) for line in (tmp_path / "paren" / "samples.jsonl").read_text().splitlines()]
+    assert all(row["answer"] == " ".join(")" * len(row["gold"].split())) for row in rows)
+    assert always["accuracy"] == sum(set(row["gold"].split()) == {")"} for row in rows) / 40 < 0.5
+    summary = run_eval(EvalSettings(task="bbh-dyck_languages", limit=10, out=str(tmp_path / "open")),
+                       backend=ScriptedBackend(closer("(")), progress=False)
+    rows = [json.loads(line) for line in (tmp_path / "open" / "samples.jsonl").read_text().splitlines()]
+    errors = [step["error"] for row in rows for step in row["steps"] if step.get("error")]
+    assert summary["accuracy"] == 0.0 and len(errors) == 10 and all("closing bracket" in e for e in errors)
 
 
 def test_a_dyck_answer_with_an_unmatched_bracket_is_wrong():

@@ -3,7 +3,8 @@
 The question asks for the rest of a sequence of the four bracket kinds `( ) [ ] { } < >` so that every bracket
 is closed properly; the answer is the closing brackets, innermost first. One to three brackets are left open at
 the end, as in the benchmark. The gold steps are what a careful reader writes, one symbol at a time: the symbol,
-then the brackets still open after it (`[ -> ( [`, or `empty`), and with no symbol left the answer line. The
+then the brackets still open after it (`[ -> ( [`, or `empty`); with no symbol left, one closing bracket at a
+time, the partner of the last one open, then those still open after it (`} -> (`); then the answer line. The
 sequences are drawn by this module's own random walk, never from the benchmark.
 
 One real item, `generate(1, 4, seed=0)[0]`:
@@ -13,7 +14,7 @@ One real item, `generate(1, 4, seed=0)[0]`:
                      'Input: ( { < >',
             gold='} )',
             fields={'sequence': '( { < >'},
-            gold_steps=('( -> (', '{ -> ( {', '< -> ( { <', '> -> ( {', 'The answer is } ).'),
+            gold_steps=('( -> (', '{ -> ( {', '< -> ( { <', '> -> ( {', '} -> (', ') -> empty', 'The answer is } ).'),
             sub_questions=None)
 """
 
@@ -71,7 +72,10 @@ def _item(rng: random.Random, depth: int, item_id: str):
     for end in range(1, depth + 1):
         stack = open_after(symbols[:end])
         steps.append(f"{symbols[end - 1]} -> {' '.join(stack) if stack else EMPTY}")
-    gold = closing(open_after(symbols))
+    stack = open_after(symbols)
+    for end in range(len(stack) - 1, -1, -1):  # close the last one open, one a step
+        steps.append(f"{PAIRS[stack[end]]} -> {' '.join(stack[:end]) if end else EMPTY}")
+    gold = closing(stack)
     sequence = " ".join(symbols)
     return Example(id=item_id, question=QUESTION + sequence, gold=gold, fields={"sequence": sequence},
                    gold_steps=(*steps, f"The answer is {gold}."))

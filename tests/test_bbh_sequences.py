@@ -37,6 +37,8 @@ def _closed(request) -> str:
 
 def perfect_step(request, stuck: bool = False) -> str:
     """What a model that does each step right writes, from the prompt alone (`stuck`: its state never changes)."""
+    if "Spell the first four letters" in request.messages[0][1]:
+        return " ".join(re.search(r"Word: (\S+)", request.messages[-1][1]).group(1)[:4])
     now, left = _shown(request)
     if "brackets still open" in request.messages[0][1]:
         stack = [] if now == "empty" else now.split()
@@ -50,6 +52,9 @@ def perfect_step(request, stuck: bool = False) -> str:
         return f"{symbol} -> {' '.join(stack) or 'empty'}"
     if left == "(none)":
         return f"The answer is {now}."
+    if "lines left" in request.messages[0][1]:  # spell's picks: each line a word's letters, then the word
+        lines = left.split("\n")
+        return lines[0] if stuck else min(lines, key=lambda line: line.split()[-1])
     return left.split()[0] if stuck else min(left.split())  # stuck: the words in the order given
 
 
@@ -60,6 +65,12 @@ def test_a_model_that_does_each_step_right_scores_every_real_item(task, tmp_path
     spec, _ = load_spec(task)
     assert summary["n"] == 250 and summary["accuracy"] == 1.0 and summary["strategy"] == spec.default_strategy
     assert summary["floor"]["accuracy"] == 0.0
+
+
+def test_the_pick_chain_without_spelling_still_sorts_every_real_item(tmp_path):
+    summary = run_eval(EvalSettings(task="bbh-word_sorting", strategy="pick", out=str(tmp_path / "run"), floor=True),
+                       backend=ScriptedBackend(perfect_step), progress=False)
+    assert summary["n"] == 250 and summary["accuracy"] == 1.0 and summary["floor"]["accuracy"] == 0.0
 
 
 @pytest.mark.parametrize("task", FILES)
@@ -79,6 +90,14 @@ def test_the_answer_is_the_models_own_state_not_the_chains(task, tmp_path):
 def test_gold_chains_of_generated_items_end_at_their_gold(task, default_model_dir):
     completions, steps = gold_chain_steps(task, *FILES[task], default_model_dir)
     assert completions == steps
+
+
+def test_picks_gold_chains_are_the_generators_without_the_spelling(default_model_dir):
+    completions, steps = gold_chain_steps("bbh-word_sorting", "words-gen", 10, default_model_dir, strategy="pick")
+    # a picked line ends at its word; a spelling is single letters (the generator's words are longer than one)
+    kept = [step.split()[-1] for step in steps if not step.startswith("The answer") and len(step.split()[-1]) > 1]
+    assert [c for c in completions if not c.startswith("The answer")] == kept
+    assert sum(c.startswith("The answer") for c in completions) == 12
 
 
 def _bbh(task: str):
@@ -150,14 +169,16 @@ def test_a_step_the_chain_cannot_follow_ends_the_item_wrong(task, bad, tmp_path)
     """A word that is not among those left (misspelt, or made up), or a symbol other than the first left: the
     step's error is recorded and the item is scored wrong, never skipped."""
     def erring(request):
-        return bad if _shown(request)[1] != "(none)" else perfect_step(request)
+        if "Spell the first four letters" in request.messages[0][1] or _shown(request)[1] == "(none)":
+            return perfect_step(request)
+        return bad
 
     summary = run_eval(EvalSettings(task=task, limit=20, out=str(tmp_path / "run")),
                        backend=ScriptedBackend(erring), progress=False)
     rows = [json.loads(line) for line in (tmp_path / "run" / "samples.jsonl").read_text().splitlines()]
     assert summary["n"] == 20 and summary["accuracy"] == 0.0
     errors = [step["error"] for row in rows for step in row["steps"] if step.get("error")]
-    assert len(errors) >= 19 and all("not one of the words left" in e or "first symbol left" in e for e in errors)
+    assert len(errors) >= 19 and all("not one of the lines left" in e or "first symbol left" in e for e in errors)
 
 
 def test_generated_items_take_the_benchmarks_form():
@@ -176,3 +197,46 @@ def test_the_word_list_is_its_own():
     theirs = {word for item in items for word in item.question.rsplit("List:", 1)[1].split()}
     shared = set(word_lists.WORDS) & theirs
     assert len(shared) / len(word_lists.WORDS) < 0.15, sorted(shared)
+
+
+def _by_letters_shown(request, spell=None) -> str:
+    """A model that spells with `spell` (right by default) and picks the line whose letters come first."""
+    if "Spell the first four letters" in request.messages[0][1]:
+        word = re.search(r"Word: (\S+)", request.messages[-1][1]).group(1)
+        return spell(word) if spell else perfect_step(request)
+    now, left = _shown(request)
+    if left == "(none)":
+        return f"The answer is {now}."
+    return min(left.split("\n"), key=lambda line: (line.split()[:-1], line.split()[-1]))
+
+
+def test_spell_sorts_by_the_models_letters_not_the_words(tmp_path):
+    """The chain never spells a word: a model that spells every word starting with "s" as "a" puts those words
+    first, and that wrong order is its answer; the one that spells right sorts every item."""
+    right = run_eval(EvalSettings(task="bbh-word_sorting", limit=60, out=str(tmp_path / "right")),
+                     backend=ScriptedBackend(_by_letters_shown), progress=False)
+    assert right["accuracy"] == 1.0
+
+    def s_as_a(word: str) -> str:
+        return " ".join(("a" + word[1:] if word.startswith("s") else word)[:4])
+
+    wrong = run_eval(EvalSettings(task="bbh-word_sorting", limit=60, out=str(tmp_path / "wrong")),
+                     backend=ScriptedBackend(lambda r: _by_letters_shown(r, s_as_a)), progress=False)
+    rows = [json.loads(line) for line in (tmp_path / "wrong" / "samples.jsonl").read_text().splitlines()]
+    assert wrong["unparsed_rate"] == 0.0
+    for row in rows:
+        words = row["question"].rsplit("List: ", 1)[1].split()
+        expected = sorted(words, key=lambda w: (s_as_a(w).split(), w))
+        assert row["answer"] == " ".join(expected)
+        assert row["correct"] == (expected == sorted(words))
+    assert wrong["accuracy"] < 0.7
+
+
+@pytest.mark.parametrize("spelt", ["lant", "l a n t e", "la n t"])
+def test_a_spelling_that_is_not_up_to_four_single_letters_ends_the_item(spelt, tmp_path):
+    summary = run_eval(EvalSettings(task="bbh-word_sorting", limit=5, out=str(tmp_path / "run")),
+                       backend=ScriptedBackend(lambda r: _by_letters_shown(r, lambda word: spelt)), progress=False)
+    rows = [json.loads(line) for line in (tmp_path / "run" / "samples.jsonl").read_text().splitlines()]
+    errors = [step["error"] for row in rows for step in row["steps"] if step.get("error")]
+    assert summary["accuracy"] == 0.0 and len(errors) == 5 and all("did not spell" in e for e in errors)
+    assert all(len([s for s in row["steps"] if s["kind"] == "model"]) == 1 for row in rows)  # stopped at once

@@ -1,9 +1,11 @@
 """Lists of words to sort, in BIG-Bench-Hard's word_sorting form, `depth` words long.
 
 The question is "Sort the following words alphabetically: List: ..." and the answer the same words in
-alphabetical order, separated by spaces. The gold steps are what a careful sorter writes, one word at a time:
-the alphabetically first word of those left (`Python`'s string order on lower-case words, which is the
-benchmark's: its 250 targets are exactly that order), and with none left the answer line, the whole list. The words are this module's own list (many
+alphabetical order, separated by spaces. The gold steps are what a careful sorter writes (the `spell` chain of
+`prompts/bbh-words/chain.py`): each word's first four letters, one word a step, in the order given (`s t a b`);
+then one line at a time, the alphabetically first of those left, its spelling and then its word (`r a t t
+rattle`: `Python`'s string order on lower-case words, which is the benchmark's: its 250 targets are exactly
+that order); and with none left the answer line, the whole list. The words are this module's own list (many
 share their first letters, so a step must read past the first one), not the benchmark's.
 
 One real item, `generate(1, 3, seed=0)[0]`:
@@ -12,7 +14,8 @@ One real item, `generate(1, 3, seed=0)[0]`:
             question='Sort the following words alphabetically: List: stable rattle teapot',
             gold='rattle stable teapot',
             fields={'words': 'stable rattle teapot'},
-            gold_steps=('rattle', 'stable', 'teapot', 'The answer is rattle stable teapot.'),
+            gold_steps=('s t a b', 'r a t t', 't e a p', 'r a t t rattle', 's t a b stable', 't e a p teapot',
+                        'The answer is rattle stable teapot.'),
             sub_questions=None)
 """
 
@@ -24,6 +27,8 @@ from engine.synthetic.args import check_args, seeded_items
 
 MAX_DEPTH = 24
 PREFIX = "wordlist"
+LETTERS = 4
+"""Letters a gold step spells of each word (`prompts/bbh-words/chain.py` shows them before the word)."""
 QUESTION = "Sort the following words alphabetically: List: "
 WORDS = tuple("""
 acorn admiral almond amber anchor angle ankle apron arch arrow attic autumn avenue axle
@@ -62,8 +67,15 @@ def _item(rng: random.Random, depth: int, item_id: str):
     words = rng.sample(WORDS, depth)
     ordered = sorted(words)
     gold = " ".join(ordered)
+    spelt = [spelling(word) for word in words]
+    picked = [f"{spelling(word)} {word}" for word in ordered]
     return Example(id=item_id, question=QUESTION + " ".join(words), gold=gold, fields={"words": " ".join(words)},
-                   gold_steps=(*ordered, f"The answer is {gold}."))
+                   gold_steps=(*spelt, *picked, f"The answer is {gold}."))
+
+
+def spelling(word: str) -> str:
+    """A word's first letters, one a token: `spelling("lantern") == "l a n t"`."""
+    return " ".join(word[:LETTERS])
 
 
 def generate(count: int, depth: int, seed: int = 0) -> list:

@@ -240,3 +240,37 @@ def test_a_spelling_that_is_not_up_to_four_single_letters_ends_the_item(spelt, t
     errors = [step["error"] for row in rows for step in row["steps"] if step.get("error")]
     assert summary["accuracy"] == 0.0 and len(errors) == 5 and all("did not spell" in e for e in errors)
     assert all(len([s for s in row["steps"] if s["kind"] == "model"]) == 1 for row in rows)  # stopped at once
+
+
+def _compares_wrong(request) -> str:
+    """Spells right, then picks the last line by its letters: a wrong comparison, not a wrong spelling."""
+    if "Spell the first four letters" in request.messages[0][1]:
+        return perfect_step(request)
+    now, left = _shown(request)
+    return f"The answer is {now}." if left == "(none)" else max(left.split("\n"))
+
+
+def _s_as_a(request) -> str:
+    return _by_letters_shown(request, lambda word: " ".join(("a" + word[1:] if word.startswith("s") else word)[:4]))
+
+
+@pytest.mark.parametrize("model, where", [(perfect_step, "right"), (_s_as_a, "pick: misspelt"),
+                                          (_compares_wrong, "pick: compared wrong"),
+                                          (lambda request: perfect_step(request).replace(" ", "") or "x",
+                                           "spelling stopped")])
+def test_words_failures_tells_a_misspelling_from_a_wrong_comparison(model, where, tmp_path):
+    """eval/words_failures.py says whether the first wrong pick came from the letters the model spelt or from
+    how it compared them, and counts the spelling."""
+    from test_bench_tables import load
+
+    failures = load("words_failures")
+    run_eval(EvalSettings(task="bbh-word_sorting", limit=30, out=str(tmp_path / "run")),
+             backend=ScriptedBackend(model), progress=False)
+    result = failures.summarize(tmp_path / "run")
+    assert result["items"] == 30 and result["first_wrong"].get(where, 0) > 0
+    assert set(result["first_wrong"]) <= {"right", where}
+    spelling = result["spelling"]
+    if where == "right":
+        assert spelling["words"] == spelling["exact"] == spelling["first_letter"] > 60
+    if where == "pick: misspelt":  # only the words that start with "s" are misspelt, at their first letter
+        assert spelling["first_letter"] == spelling["exact"] < spelling["words"]

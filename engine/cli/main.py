@@ -186,6 +186,9 @@ def build_parser() -> argparse.ArgumentParser:
                                    "file's gold(step_name, example, state) or each Step's gold=)")
     f.add_argument("--model", help="base model (default smollm2-135m)")
     f.add_argument("--method", choices=("lora", "full"), default="lora")
+    f.add_argument("--start-from", metavar="ADAPTER",
+                   help="continue training this LoRA adapter (a folder or a shipped name) instead of a fresh one; "
+                        "its base must be --model's")
     f.add_argument("--source", choices=("gold", "self"), default="gold",
                    help="gold: chains from the task's gold reasoning; self: the model's own correct chains (STaR)")
     f.add_argument("--rounds", type=int, default=1, help="self-taught rounds (default 1)")

@@ -62,6 +62,7 @@ def finetune(settings: FinetuneSettings | None = None, progress=print, **options
     # with --train-task, items written in the task's form by another task's generator; the chain stays the task's
     splits = build_splits(settings, spec, base, load_spec(settings.train_task) if settings.train_task else None)
     check_wiring(chain, set(STATE_KEYS) | set(splits.train[0].fields), label)
+    start = start_adapter(settings)
     base_dir = resolve_model(settings.model, progress=progress)
     check_tokenizer(base_dir)
     out = Path(settings.out)
@@ -80,7 +81,7 @@ def finetune(settings: FinetuneSettings | None = None, progress=print, **options
                            writer, spec.answer_type)
         progress(f"{len(pairs)} training pairs from {len(splits.train)} gold chains ({label})")
         claim_folder(out, settings)
-        model, tokenizer = load_for_training(base_dir, settings.method, settings.lora_r, settings.seed)
+        model, tokenizer = load_for_training(base_dir, settings.method, settings.lora_r, settings.seed, start)
         rounds.append(_train(model, tokenizer, pairs, validate, settings, out / "round-1", settings.resume))
         rounds[-1]["pairs"] = len(pairs)
     else:
@@ -123,6 +124,7 @@ def _finetune_mixture(settings: FinetuneSettings, progress, started: float) -> d
         raise EngineError("a mixture of tasks trains on gold chains of each task's own chain: drop --chain and "
                           "--source self (or train one task at a time)")
     group = mixture.members(settings, settings.train_items)
+    start = start_adapter(settings)
     base_dir = resolve_model(settings.model, progress=progress)
     check_tokenizer(base_dir)
     out = Path(settings.out)
@@ -131,7 +133,7 @@ def _finetune_mixture(settings: FinetuneSettings, progress, started: float) -> d
     pairs = mixture.mixed_pairs(group, AutoTokenizer.from_pretrained(base_dir), progress)
     validate = mixture.mixed_validator(group, _validator)
     claim_folder(out, settings)
-    model, tokenizer = load_for_training(base_dir, settings.method, settings.lora_r, settings.seed)
+    model, tokenizer = load_for_training(base_dir, settings.method, settings.lora_r, settings.seed, start)
     record = _train(model, tokenizer, pairs, validate, settings, out / "round-1", settings.resume)
     record["pairs"] = len(pairs)
     _save(record.pop("model"), settings, base_dir, out / "model", settings.model or DEFAULT_MODEL)
@@ -189,6 +191,27 @@ def _train(model, tokenizer, pairs, validate, settings, folder: Path, resume: bo
     return train_round(model, tokenizer, tokenize_pairs(pairs, tokenizer), validate, settings, folder, resume)
 
 
+def start_adapter(settings: FinetuneSettings) -> str | None:
+    """The folder of `--start-from`'s adapter, checked before anything loads: a LoRA adapter on the run's base."""
+    from engine.errors import ModelError
+    from engine.models import DEFAULT_MODEL, adapter_base, check_model
+
+    if settings.start_from is None:
+        return None
+    try:
+        kind, folder = check_model(settings.start_from)
+    except ModelError as exc:
+        raise EngineError(f"--start-from: {exc}") from None
+    if kind != "adapter":
+        raise EngineError(f"--start-from {settings.start_from} is not a LoRA adapter (no adapter_config.json): name a "
+                          "shipped adapter or a finetune run's model/ folder")
+    base, run_base = adapter_base(folder), settings.model or DEFAULT_MODEL
+    if base != run_base:
+        raise EngineError(f"--start-from {settings.start_from} was trained on {base}, not on {run_base}: pass "
+                          f"--model {base}")
+    return str(folder)
+
+
 def _self_taught(chain, splits, spec, states, validate, settings, base_dir, out, progress) -> list[dict]:
     """STaR: sample with the current model, keep correct chains, retrain from the base on all kept so far."""
     from engine.backends import close_backend, load_backend, resolve_backend_name
@@ -198,6 +221,7 @@ def _self_taught(chain, splits, spec, states, validate, settings, base_dir, out,
     items = _per_depth(splits.train, settings.self_items)
     from engine.runs.kv_work import work_of_run
 
+    start = start_adapter(settings)
     rounds, pairs, current = [], [], base_dir
     name = resolve_backend_name(settings.backend)
     # k samples of every training item at once, the same in every round: estimated once, for vllm only
@@ -218,7 +242,7 @@ def _self_taught(chain, splits, spec, states, validate, settings, base_dir, out,
             progress(f"round {number} found no correct chain: stopping, the model of round {number - 1} is kept")
             break
         pairs.extend(found.pairs)
-        model, tokenizer = load_for_training(base_dir, settings.method, settings.lora_r, settings.seed)
+        model, tokenizer = load_for_training(base_dir, settings.method, settings.lora_r, settings.seed, start)
         folder = out / f"round-{number}"
         record = _train(model, tokenizer, pairs, validate, settings, folder, settings.resume)
         record.update(round=number, items=found.items, solved=found.solved, rationalized=found.rationalized,

@@ -30,6 +30,11 @@ class FinetuneSettings(BaseModel):
     model: str | None = None
     """The base model (default smollm2-135m)."""
     method: Literal["lora", "full"] = "lora"
+    start_from: str | None = None
+    """A LoRA adapter (its folder, or a shipped adapter's name such as smollm2-135m-bbh) whose weights training
+    continues from instead of fresh ones. The result is again one adapter on the same base, so tasks can be
+    added to an adapter in a run that fits a session instead of training every task again from nothing (keep
+    its old tasks in the mixture, or they fade). Its base must be the run's `--model`; its rank is kept."""
     source: Literal["gold", "self"] = "gold"
     """gold: chains written from the task's gold reasoning; self: the model's own correct chains (STaR)."""
     rounds: int = 1
@@ -103,6 +108,13 @@ class FinetuneSettings(BaseModel):
         if self.train_task is not None and self.train_task == self.task and not self.is_mixture:
             raise ValueError(f"--train-task {self.train_task} is the --task itself: name the task whose generator "
                              "writes training items (or drop --train-task to train on the task's own training data)")
+        return self
+
+    @model_validator(mode="after")
+    def _lora_to_continue(self):
+        if self.start_from is not None and self.method != "lora":
+            raise ValueError(f"--start-from {self.start_from} continues a LoRA adapter: drop --method full "
+                             "(or --start-from, to train the whole model from its base)")
         return self
 
     @model_validator(mode="after")

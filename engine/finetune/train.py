@@ -30,8 +30,9 @@ def tokenize_pairs(pairs, tokenizer, max_length: int = 2048) -> list[dict]:
     return rows
 
 
-def load_for_training(base_dir: str, method: str, lora_r: int, seed: int):
-    """The base model in fp32 (small LoRA updates would round away in bf16), wrapped by PEFT for LoRA."""
+def load_for_training(base_dir: str, method: str, lora_r: int, seed: int, start_from: str | None = None):
+    """The base model in fp32 (small LoRA updates would round away in bf16), wrapped by PEFT for LoRA: a fresh
+    adapter of rank `lora_r`, or the adapter in the folder `start_from` with its weights trainable."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -45,7 +46,11 @@ def load_for_training(base_dir: str, method: str, lora_r: int, seed: int):
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     tokenizer.padding_side = "right"  # training batches: positions count from 0 at each sequence's start
-    if method == "lora":
+    if method == "lora" and start_from is not None:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, start_from, is_trainable=True)
+    elif method == "lora":
         from peft import LoraConfig, get_peft_model
 
         config = LoraConfig(r=lora_r, lora_alpha=2 * lora_r, lora_dropout=0.0, target_modules="all-linear",

@@ -22,7 +22,7 @@ One real item, `generate(1, 3, seed=0)[0]`:
                         'First, Mirela and Mei exchange hats. Mirela had C, Mei had A, so Mirela A, Mei C.',
                         'Then, Mirela and Ravi exchange hats. Mirela had A, Ravi had B, so Mirela B, Ravi A.',
                         'Finally, Mei and Mirela exchange hats. Mei had C, Mirela had B, so Mei B, Mirela C.',
-                        'Mei B. The answer is (B).'),
+                        'So Mei B. The answer is (B).'),
             sub_questions=None)
 """
 
@@ -147,7 +147,9 @@ def _item(rng: random.Random, depth: int, item_id: str):
         holding[a], holding[b] = holding[b], holding[a]
     target = rng.choice(people)
     answer = LETTERS[holding[target]]
-    steps.append(f"{target} {answer}. The answer is ({answer}).")
+    # "So Mei": the name follows a space, as everywhere in the prompt; an answer that starts with it made "Eve"
+    # the tokens "E|ve", and the model wrote the option letter E on the five-object file
+    steps.append(f"So {target} {answer}. The answer is ({answer}).")
     moves = " ".join(_swap_text(step) for step in steps[len(people):-1])
     options = "\n".join(f"({LETTERS[i]}) {thing}" for i, thing in enumerate(things))
     question = (f"{_names(people)} {scene.who}. {scene.start}: {_names(clauses)}.\n{scene.middle} {moves} "

@@ -4,7 +4,8 @@ What the model writes at each step, always the first thing left, word for word, 
 - for who starts with what, the letter of the option that thing is (`Claire has a brown ball. Claire C.`);
 - for a swap, what the two had and what they have now (`First, Claire and Bob swap balls. Claire had C, Bob had
   B, so Claire B, Bob C.`);
-- with only the question left, the asked person's letter and the answer (`Bob C. The answer is (C).`).
+- with only the question left, the asked person's letter and the answer (`So Bob C. The answer is (C).`; the name
+  follows a space, as in the prompt: at the start `Eve` is `E|ve`, and the model wrote the option letter E).
 
 What the chain's code does: it lays the question out as sentences (each "X has Y" of the first line, then the
 swaps from "First," on) and shows the options; it checks that the model repeated the first sentence left, cuts

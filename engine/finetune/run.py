@@ -86,7 +86,7 @@ def finetune(settings: FinetuneSettings | None = None, progress=print, **options
         rounds[-1]["pairs"] = len(pairs)
     else:
         claim_folder(out, settings)
-        rounds = _self_taught(chain, splits, spec, states, validate, settings, base_dir, out, progress)
+        rounds = _self_taught(chain, splits, spec, states, validate, settings, base_dir, start, out, progress)
     final = rounds[-1].pop("model")
     for record in rounds:
         record.pop("model", None)
@@ -212,8 +212,9 @@ def start_adapter(settings: FinetuneSettings) -> str | None:
     return str(folder)
 
 
-def _self_taught(chain, splits, spec, states, validate, settings, base_dir, out, progress) -> list[dict]:
-    """STaR: sample with the current model, keep correct chains, retrain from the base on all kept so far."""
+def _self_taught(chain, splits, spec, states, validate, settings, base_dir, start, out, progress) -> list[dict]:
+    """STaR: sample with the current model, keep correct chains, retrain from the base (or from `start`, the
+    --start-from adapter's folder) on all kept so far."""
     from engine.backends import close_backend, load_backend, resolve_backend_name
     from engine.finetune.selftaught import self_taught_pairs
     from engine.finetune.train import load_for_training
@@ -221,7 +222,6 @@ def _self_taught(chain, splits, spec, states, validate, settings, base_dir, out,
     items = _per_depth(splits.train, settings.self_items)
     from engine.runs.kv_work import work_of_run
 
-    start = start_adapter(settings)
     rounds, pairs, current = [], [], base_dir
     name = resolve_backend_name(settings.backend)
     # k samples of every training item at once, the same in every round: estimated once, for vllm only

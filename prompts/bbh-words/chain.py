@@ -51,15 +51,21 @@ def _advance_spelling(state: dict, text: str) -> None:
                  left=NONE if rest else "\n".join(lines))
 
 
-def _advance_picking(state: dict, text: str) -> None:
-    line = " ".join(text.split()).rstrip(".")
-    left = state["left"].split("\n") if state["left"] != NONE else []
-    if line not in left:
+def _take(state: dict, text: str, separator: str, what: str) -> None:
+    """Move what the model picked (a word, or a line that ends with one) from those left to the list so far,
+    only if it is one of them, word for word; `separator` parts the things left in `state["left"]`."""
+    picked = " ".join(text.split()).rstrip(".")
+    left = state["left"].split(separator) if state["left"] != NONE else []
+    if picked not in left:
         shown = " / ".join(left)
-        raise ValueError(f"the step wrote {text[:40]!r}, which is not one of the lines left ({shown[:60]!r})")
-    left.remove(line)
-    word = line.split()[-1]
-    state.update(now=word if state["now"] == NONE else f"{state['now']} {word}", left="\n".join(left) or NONE)
+        raise ValueError(f"the step wrote {text[:40]!r}, which is not one of the {what} left ({shown[:60]!r})")
+    left.remove(picked)
+    word = picked.split()[-1]
+    state.update(now=word if state["now"] == NONE else f"{state['now']} {word}", left=separator.join(left) or NONE)
+
+
+def _advance_picking(state: dict, text: str) -> None:
+    _take(state, text, "\n", "lines")
 
 
 def spell(spec):
@@ -74,13 +80,7 @@ def _start(state: dict) -> None:
 
 
 def _advance(state: dict, text: str) -> None:
-    word = text.strip().rstrip(".")
-    left = state["left"].split() if state["left"] != NONE else []
-    if word not in left:
-        raise ValueError(f"the step wrote {text[:40]!r}, which is not one of the words left ({' '.join(left)[:60]!r})")
-    left.remove(word)
-    so_far = [] if state["now"] == NONE else state["now"].split()
-    state.update(now=" ".join(so_far + [word]), left=" ".join(left) if left else NONE)
+    _take(state, text, " ", "words")
 
 
 def _pick_gold(example, state: dict) -> str:
